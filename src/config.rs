@@ -1,0 +1,593 @@
+//! Configuration: TOML text in, a validated [`Config`] out.
+//!
+//! [`parse`] takes text and an environment lookup so every error case is a unit
+//! test; only [`load`] touches the file system. Unknown keys, unset `${VARS}`
+//! and invalid values fail at load time with one line naming file, key and
+//! problem. Secrets become [`Secret`]s as soon as they are read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::secret::{Redactor, Secret};
+
+/// Default location of the config file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "./config/aisbf-doctor.toml";
+
+/// A config problem, already phrased for the one line a user sees.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}: {problem}")]
+pub struct ConfigError {
+    /// The config file (or `<text>` when parsed from memory).
+    pub file: String,
+    /// What is wrong, naming the key.
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cluster: Cluster,
+    pub database: Option<Database>,
+    pub cache: Option<Cache>,
+    pub routes: Option<Routes>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    pub user: String,
+    pub token: Secret,
+    pub global_token: Option<Secret>,
+    pub balancer: Option<Url>,
+    pub timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub concurrency: usize,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub url: Url,
+    pub aisbf_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// `mysql://...` or `sqlite://...`; may carry a password, so it is a secret.
+    pub url: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub url: Secret,
+    pub prefix: String,
+    pub response_prefix: String,
+    pub other_environments: Vec<OtherEnvironment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherEnvironment {
+    pub name: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routes {
+    pub smoke: Vec<String>,
+    pub prompt: String,
+    pub concurrency: usize,
+}
+
+impl Config {
+    /// Every secret value in this config, for the [`Redactor`].
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut out = vec![self.cluster.token.clone()];
+        out.extend(self.cluster.global_token.clone());
+        if let Some(db) = &self.database {
+            out.push(db.url.clone());
+            out.extend(url_password(db.url.expose()));
+        }
+        if let Some(cache) = &self.cache {
+            out.push(cache.url.clone());
+            out.extend(url_password(cache.url.expose()));
+        }
+        out
+    }
+
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.secrets())
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.cluster.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+fn url_password(raw: &str) -> Option<Secret> {
+    let url = Url::parse(raw).ok()?;
+    let password = url.password()?;
+    let decoded = percent_decode(password);
+    Some(Secret::new(decoded))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+// ---- raw, as written in TOML ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    cluster: RawCluster,
+    database: Option<RawDatabase>,
+    cache: Option<RawCache>,
+    routes: Option<RawRoutes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: String,
+    user: String,
+    token: String,
+    global_token: Option<String>,
+    balancer: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    deadline_ms: Option<u64>,
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+    nodes: Vec<RawNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: String,
+    url: String,
+    aisbf_json: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    url: String,
+    #[serde(default = "default_cache_prefix")]
+    prefix: String,
+    #[serde(default = "default_response_prefix")]
+    response_prefix: String,
+    #[serde(default)]
+    other_environments: Vec<RawOtherEnvironment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOtherEnvironment {
+    name: String,
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoutes {
+    #[serde(default)]
+    smoke: Vec<String>,
+    #[serde(default = "default_prompt")]
+    prompt: String,
+    #[serde(default = "default_route_concurrency")]
+    concurrency: usize,
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_concurrency() -> usize {
+    64
+}
+fn default_cache_prefix() -> String {
+    "aisbf:".into()
+}
+fn default_response_prefix() -> String {
+    "aisbf:response:".into()
+}
+fn default_prompt() -> String {
+    "smoke".into()
+}
+fn default_route_concurrency() -> usize {
+    8
+}
+
+/// Reads and parses the config file at `path`, resolving `${VARS}` from the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        problem: format!("cannot read config file: {}", io_reason(&e)),
+    })?;
+    parse_named(&text, &file, &|name| std::env::var(name).ok())
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "no such file (pass --config PATH or set AISBF_DOCTOR_CONFIG)".into()
+        }
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parses config text; `env` resolves `${NAME}` references.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    parse_named(text, "<text>", env)
+}
+
+fn parse_named(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let err = |problem: String| ConfigError {
+        file: file.to_string(),
+        problem,
+    };
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| err(syntax_problem(text, &e)))?;
+    interpolate(&mut value, &mut Vec::new(), env).map_err(err)?;
+    let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner.lines().next().unwrap_or_default().to_string();
+        if path.is_empty() || path == "." {
+            err(inner)
+        } else {
+            err(format!("key `{path}`: {inner}"))
+        }
+    })?;
+    validate(raw).map_err(err)
+}
+
+fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("TOML syntax error at line {line}: {message}")
+        }
+        None => format!("TOML syntax error: {message}"),
+    }
+}
+
+/// Replaces `${NAME}` in every string with the variable's value.
+fn interpolate(
+    value: &mut toml::Value,
+    path: &mut Vec<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    match value {
+        toml::Value::String(s) => {
+            *s = expand(s, env).map_err(|var| {
+                format!(
+                    "key `{}`: environment variable {var} is not set",
+                    path.join(".")
+                )
+            })?;
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let last = path.pop().unwrap_or_default();
+                path.push(format!("{last}[{i}]"));
+                interpolate(item, path, env)?;
+                path.pop();
+                path.push(last);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                path.push(k.clone());
+                interpolate(v, path, env)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Expands `${NAME}`; returns the name of the first unset variable on failure.
+fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match env(name) {
+            Some(v) => out.push_str(&v),
+            None => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn validate(raw: RawConfig) -> Result<Config, String> {
+    let c = raw.cluster;
+    non_empty("cluster.name", &c.name)?;
+    non_empty("cluster.user", &c.user)?;
+    if c.user.contains('/') || c.user.contains(char::is_whitespace) {
+        return Err("key `cluster.user`: must be a plain AISBF username (no '/' or spaces)".into());
+    }
+    non_empty("cluster.token", &c.token)?;
+    if c.timeout_ms == 0 {
+        return Err("key `cluster.timeout_ms`: must be greater than 0".into());
+    }
+    if c.concurrency == 0 {
+        return Err("key `cluster.concurrency`: must be greater than 0".into());
+    }
+    if c.nodes.is_empty() {
+        return Err("key `cluster.nodes`: at least one [[cluster.nodes]] entry is required".into());
+    }
+    let mut seen = HashSet::new();
+    let mut nodes = Vec::with_capacity(c.nodes.len());
+    for (i, n) in c.nodes.into_iter().enumerate() {
+        let key = format!("cluster.nodes[{i}]");
+        non_empty(&format!("{key}.name"), &n.name)?;
+        if !seen.insert(n.name.clone()) {
+            return Err(format!(
+                "key `{key}.name`: duplicate node name {:?}",
+                n.name
+            ));
+        }
+        let url = http_url(&format!("{key}.url"), &n.url)?;
+        nodes.push(Node {
+            name: n.name,
+            url,
+            aisbf_json: n.aisbf_json,
+        });
+    }
+    let balancer = c
+        .balancer
+        .map(|b| http_url("cluster.balancer", &b))
+        .transpose()?;
+    let deadline_ms = c.deadline_ms.unwrap_or(c.timeout_ms * 4 + 1000);
+    if deadline_ms < c.timeout_ms {
+        return Err("key `cluster.deadline_ms`: must be at least cluster.timeout_ms".into());
+    }
+    let database = raw
+        .database
+        .map(|d| {
+            let scheme = d.url.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "mysql" | "mariadb" | "sqlite") {
+                return Err(
+                    "key `database.url`: must start with mysql://, mariadb:// or sqlite://"
+                        .to_string(),
+                );
+            }
+            Ok(Database {
+                url: Secret::new(d.url),
+            })
+        })
+        .transpose()?;
+    let cache = raw.cache.map(validate_cache).transpose()?;
+    let routes = raw
+        .routes
+        .map(|r| {
+            for (i, route) in r.smoke.iter().enumerate() {
+                non_empty(&format!("routes.smoke[{i}]"), route)?;
+            }
+            if r.concurrency == 0 {
+                return Err("key `routes.concurrency`: must be greater than 0".to_string());
+            }
+            Ok(Routes {
+                smoke: r.smoke,
+                prompt: r.prompt,
+                concurrency: r.concurrency,
+            })
+        })
+        .transpose()?;
+    Ok(Config {
+        cluster: Cluster {
+            name: c.name,
+            user: c.user,
+            token: Secret::new(c.token),
+            global_token: c.global_token.filter(|t| !t.is_empty()).map(Secret::new),
+            balancer,
+            timeout_ms: c.timeout_ms,
+            deadline_ms,
+            concurrency: c.concurrency,
+            nodes,
+        },
+        database,
+        cache,
+        routes,
+    })
+}
+
+fn validate_cache(c: RawCache) -> Result<Cache, String> {
+    let scheme = c.url.split("://").next().unwrap_or_default();
+    if !matches!(scheme, "redis" | "rediss") {
+        return Err("key `cache.url`: must start with redis:// or rediss://".into());
+    }
+    non_empty("cache.prefix", &c.prefix)?;
+    non_empty("cache.response_prefix", &c.response_prefix)?;
+    let mut names = BTreeMap::new();
+    for (i, env) in c.other_environments.iter().enumerate() {
+        non_empty(&format!("cache.other_environments[{i}].name"), &env.name)?;
+        non_empty(
+            &format!("cache.other_environments[{i}].prefix"),
+            &env.prefix,
+        )?;
+        if names.insert(env.name.clone(), i).is_some() {
+            return Err(format!(
+                "key `cache.other_environments[{i}].name`: duplicate environment {:?}",
+                env.name
+            ));
+        }
+    }
+    Ok(Cache {
+        url: Secret::new(c.url),
+        prefix: c.prefix,
+        response_prefix: c.response_prefix,
+        other_environments: c
+            .other_environments
+            .into_iter()
+            .map(|e| OtherEnvironment {
+                name: e.name,
+                prefix: e.prefix,
+            })
+            .collect(),
+    })
+}
+
+fn non_empty(key: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        Err(format!("key `{key}`: must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn http_url(key: &str, raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("key `{key}`: invalid URL {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "key `{key}`: URL must be http:// or https://, got {raw:?}"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("key `{key}`: URL has no host: {raw:?}"));
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "key `{key}`: put credentials in token fields, not in the URL"
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[cluster]
+name = "prod"
+user = "alice"
+token = "${AISBF_TOKEN}"
+[[cluster.nodes]]
+name = "aisbf-1"
+url = "http://127.0.0.1:17765"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "AISBF_TOKEN").then(|| "tok-secret".to_string())
+    }
+
+    fn problem(text: &str) -> String {
+        parse(text, &env)
+            .expect_err("config should be rejected")
+            .problem
+    }
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let c = parse(MINIMAL, &env).expect("valid");
+        assert_eq!(c.cluster.token.expose(), "tok-secret");
+        assert_eq!(c.cluster.timeout_ms, 5000);
+        assert_eq!(c.cluster.nodes[0].url.as_str(), "http://127.0.0.1:17765/");
+        assert!(c.database.is_none());
+    }
+
+    #[test]
+    fn config_errors_name_the_key_and_the_problem() {
+        let cases: &[(&str, &str)] = &[
+            (&MINIMAL.replace("user = ", "usr = "), "unknown field `usr`"),
+            (
+                &MINIMAL.replace("${AISBF_TOKEN}", "${NOPE_UNSET}"),
+                "key `cluster.token`: environment variable NOPE_UNSET is not set",
+            ),
+            (
+                &format!("{MINIMAL}[[cluster.nodes]]\nname = \"aisbf-1\"\nurl = \"http://x:1\"\n"),
+                "key `cluster.nodes[1].name`: duplicate node name \"aisbf-1\"",
+            ),
+            (
+                &MINIMAL.replace("http://127.0.0.1:17765", "not a url"),
+                "key `cluster.nodes[0].url`: invalid URL",
+            ),
+            (
+                &MINIMAL.replace("http://127.0.0.1:17765", "ftp://host/x"),
+                "must be http:// or https://",
+            ),
+            (
+                &MINIMAL.replace("name = \"prod\"", "name = "),
+                "TOML syntax error at line 3",
+            ),
+            (
+                &format!("{MINIMAL}[database]\nurl = \"postgres://x\"\n"),
+                "key `database.url`",
+            ),
+            (
+                &format!("{MINIMAL}[cluster.extra]\n"),
+                "unknown field `extra`",
+            ),
+            (
+                &MINIMAL.replace("user = \"alice\"", "user = 5"),
+                "key `cluster.user`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let p = problem(text);
+            assert!(p.contains(expected), "expected {expected:?} in {p:?}");
+            assert!(!p.contains('\n'), "error must be one line: {p:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_error_names_its_path() {
+        let p = problem(&MINIMAL.replace("url = \"http", "ur = \"http"));
+        assert!(p.contains("cluster.nodes[0]"), "{p}");
+        assert!(p.contains("unknown field `ur`"), "{p}");
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let e = load(Path::new("/nonexistent/aisbf-doctor.toml")).expect_err("missing");
+        assert_eq!(e.file, "/nonexistent/aisbf-doctor.toml");
+        assert!(e.problem.contains("no such file"));
+    }
+
+    #[test]
+    fn secrets_include_url_passwords() {
+        let text = format!("{MINIMAL}[database]\nurl = \"mysql://ro:p%40ss@db:3306/aisbf\"\n");
+        let c = parse(&text, &env).expect("valid");
+        let r = c.redactor();
+        assert_eq!(r.scrub("pw is p@ss and tok-secret"), "pw is *** and ***");
+    }
+
+    #[test]
+    fn cache_section_defaults_match_aisbf() {
+        let text = format!("{MINIMAL}[cache]\nurl = \"redis://127.0.0.1:6379/0\"\n");
+        let c = parse(&text, &env).expect("valid");
+        let cache = c.cache.expect("cache");
+        assert_eq!(cache.prefix, "aisbf:");
+        assert_eq!(cache.response_prefix, "aisbf:response:");
+    }
+}

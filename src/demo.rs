@@ -1,0 +1,29 @@
+//! `aisbf-doctor demo`: the embedded default. Starts the fake 3-node cluster on
+//! loopback (aisbf-3 silently on its own SQLite) and runs the health probe.
+
+use std::sync::Arc;
+
+use crate::config;
+use crate::engine::{self, Report, Scope};
+use crate::fake::{FakeCluster, demo};
+use crate::finding::ProbeKind;
+
+pub const EXPLANATION: &str = "This was a demo: three fake AISBF 0.99.92 nodes on loopback ports. aisbf-3 was started \
+the way AISBF 0.99.92 silently starts when its MySQL pool fails: on a private SQLite file that knows no users. \
+Point --config at your own cluster (see config/aisbf-doctor.example.toml) to diagnose it.";
+
+pub async fn run() -> anyhow::Result<Report> {
+    let cluster = FakeCluster::demo().await?;
+    let text = cluster
+        .config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), 2000)
+        .replace("name = \"fake\"", "name = \"demo\"");
+    let env = |name: &str| match name {
+        "AISBF_TOKEN" => Some(demo::TOKEN.to_string()),
+        "AISBF_GLOBAL_TOKEN" => Some(demo::GLOBAL_TOKEN.to_string()),
+        _ => None,
+    };
+    let config = config::parse(&text, &env)?;
+    let report = engine::run(Arc::new(config), &[ProbeKind::Health], Scope::default()).await?;
+    drop(cluster);
+    Ok(report)
+}

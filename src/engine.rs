@@ -1,0 +1,190 @@
+//! The probe engine: runs the selected probes concurrently under one overall
+//! deadline and turns their findings into a [`Report`].
+//!
+//! Timeouts and fan-out live here and in [`crate::http`], not in each probe.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::http::Http;
+use crate::probe;
+use crate::secret::Redactor;
+use crate::verdict::{self, Symptom, Verdict};
+
+/// What a run was asked to look at.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only these nodes (empty: all configured nodes). Names are validated against config.
+    pub nodes: Vec<String>,
+    /// Only these smoke routes (empty: all configured routes).
+    pub routes: Vec<String>,
+    pub symptom: Option<Symptom>,
+}
+
+/// Everything a probe may use. Probes read config and call out through `http`;
+/// they never print.
+pub struct ProbeContext {
+    pub config: Arc<Config>,
+    pub http: Http,
+    pub scope: Scope,
+    /// When the whole run must be over.
+    pub deadline: Instant,
+}
+
+impl ProbeContext {
+    /// The configured nodes this run covers.
+    pub fn nodes(&self) -> Vec<&crate::config::Node> {
+        self.config
+            .cluster
+            .nodes
+            .iter()
+            .filter(|n| self.scope.nodes.is_empty() || self.scope.nodes.contains(&n.name))
+            .collect()
+    }
+
+    /// How much of the overall deadline is left.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The result of a run: the public JSON contract.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub cluster: String,
+    pub status: Severity,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub elapsed_ms: u64,
+}
+
+impl Report {
+    /// Builds the report from findings (pure apart from the given elapsed time).
+    pub fn from_findings(
+        cluster: &str,
+        findings: Vec<Finding>,
+        symptom: Option<Symptom>,
+        elapsed_ms: u64,
+    ) -> Report {
+        Report {
+            cluster: cluster.to_string(),
+            status: verdict::status(&findings),
+            verdict: verdict::decide(&findings, symptom),
+            findings,
+            elapsed_ms,
+        }
+    }
+}
+
+/// A problem with the request itself (not with the cluster): exit code 3.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// A node name that is not in config.
+    #[error("unknown node {0:?}: only nodes listed in [[cluster.nodes]] can be probed")]
+    UnknownNode(String),
+    /// A route that is not in `[routes] smoke`.
+    #[error("unknown route {0:?}: only routes listed in [routes] smoke can be probed")]
+    UnknownRoute(String),
+    /// A probe whose config section is missing.
+    #[error("probe {probe} needs {needs} in the config")]
+    NotConfigured { probe: &'static str, needs: String },
+}
+
+/// Checks a scope against config: chat and CLI options can only name configured targets.
+pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> {
+    for n in &scope.nodes {
+        if config.node(n).is_none() {
+            return Err(ScopeError::UnknownNode(n.clone()));
+        }
+    }
+    let smoke: &[String] = config
+        .routes
+        .as_ref()
+        .map(|r| r.smoke.as_slice())
+        .unwrap_or(&[]);
+    for r in &scope.routes {
+        if !smoke.contains(r) {
+            return Err(ScopeError::UnknownRoute(r.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `kinds` against the cluster and returns the report. Never fails: every
+/// problem met on the way is a finding.
+pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?;
+    let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
+    let redactor = config.redactor();
+    let symptom = scope.symptom;
+    let ctx = ProbeContext {
+        config: config.clone(),
+        http,
+        scope,
+        deadline,
+    };
+    let findings = run_probes(&ctx, kinds).await;
+    let findings = redact(findings, &redactor);
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Report::from_findings(
+        &config.cluster.name,
+        findings,
+        symptom,
+        elapsed,
+    ))
+}
+
+/// Runs the probes concurrently; a probe still running at the deadline is
+/// dropped and reported as [`Code::ProbeDeadline`].
+pub async fn run_probes(ctx: &ProbeContext, kinds: &[ProbeKind]) -> Vec<Finding> {
+    let runs = kinds.iter().map(|&kind| {
+        let probe = probe::for_kind(kind);
+        let span = tracing::info_span!("probe", probe = kind.as_str());
+        async move {
+            if let Err(needs) = probe.requires(&ctx.config) {
+                return vec![Finding::new(
+                    kind,
+                    Severity::Warn,
+                    kind.as_str(),
+                    Code::ProbeNotConfigured,
+                    format!("skipped: needs {needs} in the config"),
+                )];
+            }
+            match tokio::time::timeout(ctx.remaining(), probe.run(ctx)).await {
+                Ok(findings) => findings,
+                Err(_) => vec![Finding::new(
+                    kind,
+                    Severity::Warn,
+                    kind.as_str(),
+                    Code::ProbeDeadline,
+                    format!(
+                        "probe {} did not finish within the overall deadline of {} ms",
+                        kind.as_str(),
+                        ctx.config.cluster.deadline_ms
+                    ),
+                )],
+            }
+        }
+        .instrument(span)
+    });
+    join_all(runs).await.into_iter().flatten().collect()
+}
+
+fn redact(findings: Vec<Finding>, redactor: &Redactor) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .map(|mut f| {
+            f.message = redactor.scrub(&f.message);
+            f.subject = redactor.scrub(&f.subject);
+            f
+        })
+        .collect()
+}

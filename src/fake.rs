@@ -1,0 +1,543 @@
+//! An in-process fake AISBF cluster on loopback ports.
+//!
+//! Each fake node answers as a real AISBF 0.99.92 node does (see
+//! `shared/aisbf-facts.md` and `tests/aisbf-cluster/OBSERVED.md`): the same
+//! auth rules and error texts, `created` changing per request, `{"error"}` from
+//! middleware and `{"detail"}` from handlers. It powers `aisbf-doctor demo` and
+//! the fast tests. Where the real nodes answer differently, fix it here.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// API token scope, as in `user_api_tokens.scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    Api,
+    Mcp,
+    Both,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeToken {
+    pub user: String,
+    pub token: String,
+    pub scope: TokenScope,
+}
+
+/// How a smoke route answers on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeRoute {
+    /// 200 with an OpenAI-shaped completion from this upstream model.
+    Answers { model: String },
+    /// The provider cannot be reached: 500 `{"detail":"Connection error."}`.
+    ProviderDown,
+    /// Cooldown or manual disable: 503.
+    Unavailable,
+    /// 200 with `"aisbf_error": true` (every provider of a rotation failed, notifyerrors on).
+    SoftError,
+}
+
+/// What the node does with every request, for fault tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    Normal,
+    /// Accepts, then never answers.
+    Hang,
+    /// 200 with bytes that are not JSON nor UTF-8.
+    Garbage,
+    /// 200 with a JSON body of this many bytes.
+    Huge(usize),
+    /// Bare-text 500, like an unhandled exception in AISBF.
+    ServerError,
+}
+
+/// One fake node's state: what its own config files and database hold.
+#[derive(Debug, Clone)]
+pub struct FakeNodeSpec {
+    pub name: String,
+    pub version: String,
+    pub auth_enabled: bool,
+    pub global_tokens: Vec<String>,
+    /// User tokens in this node's database.
+    pub tokens: Vec<FakeToken>,
+    /// Users' model ids as this node lists them (one list for every user).
+    pub models: Vec<String>,
+    pub providers: Vec<String>,
+    pub rotations: Vec<String>,
+    pub autoselect: Vec<String>,
+    pub routes: BTreeMap<String, FakeRoute>,
+    pub behaviour: Behaviour,
+    /// Added before every answer.
+    pub delay: Duration,
+}
+
+/// The user, tokens and routes of the demo and of most fast tests.
+pub mod demo {
+    pub const USER: &str = "alice";
+    pub const TOKEN: &str = "demo-alice-token-0001";
+    pub const MCP_TOKEN: &str = "demo-alice-mcp-token-0001";
+    pub const BOB_TOKEN: &str = "demo-bob-token-0001";
+    pub const GLOBAL_TOKEN: &str = "demo-global-token-0001";
+    pub const ROUTE_OK: &str = "user-provider/local-ollama/llama3";
+    pub const ROUTE_ROTATION: &str = "user-rotation/support-private-rotation";
+}
+
+impl FakeNodeSpec {
+    /// A healthy node of the demo cluster.
+    pub fn healthy(name: &str) -> Self {
+        let mut routes = BTreeMap::new();
+        routes.insert(
+            demo::ROUTE_OK.to_string(),
+            FakeRoute::Answers {
+                model: "llama3".into(),
+            },
+        );
+        routes.insert(
+            demo::ROUTE_ROTATION.to_string(),
+            FakeRoute::Answers {
+                model: "gpt-4o-mini".into(),
+            },
+        );
+        Self {
+            name: name.into(),
+            version: "0.99.92".into(),
+            auth_enabled: true,
+            global_tokens: vec![demo::GLOBAL_TOKEN.into()],
+            tokens: vec![
+                FakeToken {
+                    user: demo::USER.into(),
+                    token: demo::TOKEN.into(),
+                    scope: TokenScope::Both,
+                },
+                FakeToken {
+                    user: demo::USER.into(),
+                    token: demo::MCP_TOKEN.into(),
+                    scope: TokenScope::Mcp,
+                },
+                FakeToken {
+                    user: "bob".into(),
+                    token: demo::BOB_TOKEN.into(),
+                    scope: TokenScope::Both,
+                },
+            ],
+            models: vec![
+                demo::ROUTE_OK.into(),
+                "user-provider/openai-team/gpt-4o-mini".into(),
+                demo::ROUTE_ROTATION.into(),
+            ],
+            providers: vec!["openai".into(), "anthropic".into(), "ollama".into()],
+            rotations: vec!["default-rotation".into()],
+            autoselect: vec!["autoselect".into()],
+            routes,
+            behaviour: Behaviour::Normal,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A node that silently runs on its own SQLite file: its database knows no
+    /// users, so it rejects every user token and lists no user models.
+    pub fn on_private_sqlite(name: &str) -> Self {
+        let mut spec = Self::healthy(name);
+        spec.tokens.clear();
+        spec.models.clear();
+        spec
+    }
+}
+
+struct NodeState {
+    spec: FakeNodeSpec,
+    requests: AtomicU64,
+}
+
+/// A running fake node.
+pub struct FakeNode {
+    pub name: String,
+    pub addr: SocketAddr,
+    handle: Option<JoinHandle<()>>,
+    state: Arc<NodeState>,
+}
+
+impl FakeNode {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many requests this node has answered (or started to).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Stops listening: later connections are refused.
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for FakeNode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts one fake node on an ephemeral loopback port.
+pub async fn start_node(spec: FakeNodeSpec) -> std::io::Result<FakeNode> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let name = spec.name.clone();
+    let state = Arc::new(NodeState {
+        spec,
+        requests: AtomicU64::new(0),
+    });
+    let app = router(state.clone());
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "fake node stopped");
+        }
+    });
+    Ok(FakeNode {
+        name,
+        addr,
+        handle: Some(handle),
+        state,
+    })
+}
+
+/// A set of fake nodes.
+pub struct FakeCluster {
+    pub nodes: Vec<FakeNode>,
+}
+
+impl FakeCluster {
+    pub async fn start(specs: Vec<FakeNodeSpec>) -> std::io::Result<Self> {
+        let mut nodes = Vec::with_capacity(specs.len());
+        for spec in specs {
+            nodes.push(start_node(spec).await?);
+        }
+        Ok(Self { nodes })
+    }
+
+    /// The demo: three nodes, `aisbf-3` drifted onto its own SQLite.
+    pub async fn demo() -> std::io::Result<Self> {
+        Self::start(vec![
+            FakeNodeSpec::healthy("aisbf-1"),
+            FakeNodeSpec::healthy("aisbf-2"),
+            FakeNodeSpec::on_private_sqlite("aisbf-3"),
+        ])
+        .await
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut FakeNode> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// `[cluster]` config text for this cluster; tokens come from the given env names.
+    pub fn config_toml(
+        &self,
+        token_var: &str,
+        global_token_var: Option<&str>,
+        timeout_ms: u64,
+    ) -> String {
+        let mut s = format!(
+            "[cluster]\nname = \"fake\"\nuser = \"{}\"\ntoken = \"${{{token_var}}}\"\ntimeout_ms = {timeout_ms}\n",
+            demo::USER
+        );
+        if let Some(g) = global_token_var {
+            s.push_str(&format!("global_token = \"${{{g}}}\"\n"));
+        }
+        for n in &self.nodes {
+            s.push_str(&format!(
+                "[[cluster.nodes]]\nname = \"{}\"\nurl = \"{}\"\n",
+                n.name,
+                n.url()
+            ));
+        }
+        s
+    }
+}
+
+fn router(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/api/version", get(version))
+        .route("/api/v1/models", get(public_models))
+        .route("/api/u/{user}/models", get(user_models))
+        .route("/api/u/{user}/chat/completions", post(chat))
+        .route("/mcp/u/{user}", get(mcp).post(mcp))
+        .route("/mcp/u/{user}/", get(mcp).post(mcp))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(json!({ "error": text }))).into_response()
+}
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(json!({ "detail": text }))).into_response()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Applies the node's behaviour and delay; `Some` when the behaviour answers instead.
+async fn fault(state: &NodeState) -> Option<Response> {
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    if !state.spec.delay.is_zero() {
+        tokio::time::sleep(state.spec.delay).await;
+    }
+    match &state.spec.behaviour {
+        Behaviour::Normal => None,
+        Behaviour::Hang => {
+            // Never answer; the client's timeout must end this.
+            std::future::pending::<()>().await;
+            None
+        }
+        Behaviour::Garbage => Some(
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(vec![0xff, 0xfe, b'{', b'g', 0x00, 0xc3]))
+                .unwrap_or_default(),
+        ),
+        Behaviour::Huge(n) => {
+            let mut body = Vec::with_capacity(*n);
+            body.extend_from_slice(b"{\"pad\":\"");
+            body.resize(n.saturating_sub(2), b'x');
+            body.extend_from_slice(b"\"}");
+            Some(
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body))
+                    .unwrap_or_default(),
+            )
+        }
+        Behaviour::ServerError => {
+            Some((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response())
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    // AISBF does not trim: trailing whitespace makes a valid token unknown.
+    v.strip_prefix("Bearer ")
+}
+
+/// AISBF's global-endpoint auth.
+fn global_auth(spec: &FakeNodeSpec, headers: &HeaderMap) -> Option<Response> {
+    if !spec.auth_enabled {
+        return None;
+    }
+    let Some(token) = bearer(headers) else {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "Missing or invalid Authorization header.",
+        ));
+    };
+    if spec.global_tokens.iter().any(|t| t == token) {
+        return None;
+    }
+    if spec.tokens.iter().any(|t| t.token == token) {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "User tokens cannot access global endpoints.",
+        ));
+    }
+    Some(error(StatusCode::FORBIDDEN, "Invalid authentication token"))
+}
+
+/// A refusal: status and AISBF's `{"error"}` text.
+type Refusal = (StatusCode, &'static str);
+
+/// AISBF's user-endpoint auth: `Ok(scope)` or the refusal.
+fn user_auth(spec: &FakeNodeSpec, headers: &HeaderMap, user: &str) -> Result<TokenScope, Refusal> {
+    if !spec.auth_enabled {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "Authentication required. Use a valid API token.",
+        ));
+    }
+    let Some(token) = bearer(headers) else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "Missing or invalid Authorization header.",
+        ));
+    };
+    if spec.global_tokens.iter().any(|t| t == token) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Global tokens cannot access user-specific endpoints.",
+        ));
+    }
+    let Some(t) = spec.tokens.iter().find(|t| t.token == token) else {
+        return Err((StatusCode::FORBIDDEN, "Invalid authentication token"));
+    };
+    if t.user != user {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "You can only access your own user-specific endpoints.",
+        ));
+    }
+    Ok(t.scope)
+}
+
+fn api_access(spec: &FakeNodeSpec, headers: &HeaderMap, user: &str) -> Option<Response> {
+    match user_auth(spec, headers, user) {
+        Err((status, text)) => Some(error(status, text)),
+        Ok(TokenScope::Mcp) => Some(error(
+            StatusCode::FORBIDDEN,
+            "This token does not have API access.",
+        )),
+        Ok(_) => None,
+    }
+}
+
+async fn root(State(s): State<Arc<NodeState>>) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    axum::Json(json!({
+        "message": "AI Proxy Server is running",
+        "providers": s.spec.providers,
+        "rotations": s.spec.rotations,
+        "autoselect": s.spec.autoselect,
+    }))
+    .into_response()
+}
+
+async fn health(State(s): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if let Some(r) = global_auth(&s.spec, &headers) {
+        return r;
+    }
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn version(State(s): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if let Some(r) = global_auth(&s.spec, &headers) {
+        return r;
+    }
+    axum::Json(json!({"version": s.spec.version})).into_response()
+}
+
+async fn public_models(State(s): State<Arc<NodeState>>) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    let data: Vec<Value> = s
+        .spec
+        .providers
+        .iter()
+        .map(|p| json!({"id": p, "object": "model", "created": now()}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn user_models(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if let Some(r) = api_access(&s.spec, &headers, &user) {
+        return r;
+    }
+    let data: Vec<Value> = s
+        .spec
+        .models
+        .iter()
+        .map(|id| {
+            let kind = id.split('/').next().unwrap_or("user-provider");
+            json!({"id": id, "object": "model", "type": kind, "source": "user", "created": now()})
+        })
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+const FORMAT_DETAIL: &str = "Model must be in format 'provider/model', 'rotation/name', 'autoselect/name', 'user-provider/name', 'user-rotation/name' or 'user-autoselect/name'";
+
+async fn chat(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if let Some(r) = api_access(&s.spec, &headers, &user) {
+        return r;
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return detail(StatusCode::UNPROCESSABLE_ENTITY, "Invalid JSON body");
+    };
+    let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
+    if !model.contains('/') {
+        return detail(StatusCode::BAD_REQUEST, FORMAT_DETAIL);
+    }
+    match s.spec.routes.get(model) {
+        Some(FakeRoute::Answers { model: upstream }) => axum::Json(json!({
+            "id": format!("chatcmpl-{}", now()),
+            "object": "chat.completion",
+            "created": now(),
+            "model": upstream,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }))
+        .into_response(),
+        Some(FakeRoute::ProviderDown) => detail(StatusCode::INTERNAL_SERVER_ERROR, "Connection error."),
+        Some(FakeRoute::Unavailable) => detail(StatusCode::SERVICE_UNAVAILABLE, "Provider temporarily unavailable"),
+        Some(FakeRoute::SoftError) => axum::Json(json!({
+            "aisbf_error": true,
+            "error": {"message": "All providers in rotation failed"},
+        }))
+        .into_response(),
+        None => detail(StatusCode::NOT_FOUND, &format!("Model '{model}' not found for user")),
+    }
+}
+
+async fn mcp(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    match user_auth(&s.spec, &headers, &user) {
+        Err((status, text)) => error(status, text),
+        Ok(TokenScope::Api) => error(
+            StatusCode::FORBIDDEN,
+            "This token does not have MCP access.",
+        ),
+        Ok(_) => axum::Json(json!({"jsonrpc": "2.0", "result": {"tools": []}, "id": null}))
+            .into_response(),
+    }
+}

@@ -1,0 +1,147 @@
+//! What probes report: one [`Finding`] per thing observed.
+//!
+//! A finding says what was seen (severity, subject, a stable code and a human
+//! message); it never decides what is broken. That is the verdict's job.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad one observation is. Ordered: `Ok < Warn < Fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Warn => "warn",
+            Severity::Fail => "fail",
+        }
+    }
+}
+
+/// The probe modules, one per playbook step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// Every node answers, and they agree with each other.
+    Health,
+    /// The shared database: reachability, migration level, users and tokens.
+    Db,
+    /// The Redis cache: reachability, prefixes, key census.
+    Cache,
+    /// The user token on every endpoint it should work on.
+    Token,
+    /// The smoke route matrix: route × node chat completions.
+    Routes,
+    /// The load balancer compared with the nodes behind it.
+    Lb,
+}
+
+impl ProbeKind {
+    pub const ALL: [ProbeKind; 6] = [
+        ProbeKind::Health,
+        ProbeKind::Db,
+        ProbeKind::Cache,
+        ProbeKind::Token,
+        ProbeKind::Routes,
+        ProbeKind::Lb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Health => "health",
+            ProbeKind::Db => "db",
+            ProbeKind::Cache => "cache",
+            ProbeKind::Token => "token",
+            ProbeKind::Routes => "routes",
+            ProbeKind::Lb => "lb",
+        }
+    }
+}
+
+/// Stable, machine-readable finding codes (part of the JSON contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Code {
+    // --- engine ---
+    /// A probe did not finish before the overall deadline.
+    ProbeDeadline,
+    /// A probe was selected but the config lacks what it needs.
+    ProbeNotConfigured,
+
+    // --- health (node) probe ---
+    /// The node answered and agrees with the majority.
+    NodeOk,
+    /// Connection refused, DNS or TLS failure: the node is not reachable.
+    NodeUnreachable,
+    /// The node accepted the connection but did not answer in time.
+    NodeTimeout,
+    /// The node answered 5xx.
+    NodeServerError,
+    /// The node answered something that is not AISBF (garbage, oversized, odd status).
+    NodeBadAnswer,
+    /// `/health` answered 401/403 without a global token: up and auth-gated.
+    HealthAuthGated,
+    /// The node rejects the global token that other nodes accept.
+    GlobalTokenRejectedOnNode,
+    /// Every node rejects the configured global token.
+    GlobalTokenRejected,
+    /// The node's set of model ids differs from the majority.
+    ModelsDiffer,
+    /// The node's global providers/rotations/autoselect keys differ from the majority.
+    GlobalConfigDiffers,
+    /// The node runs another AISBF version than the majority.
+    VersionDrift,
+    /// The node rejects the user token that other nodes accept.
+    TokenRejectedOnNode,
+    /// The node has auth disabled while others enforce it.
+    AuthDisabledOnNode,
+    /// Every node rejects the user token the same way.
+    TokenRejected,
+    /// The node is much slower than the others.
+    LatencyOutlier,
+}
+
+impl Code {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// One observation, already phrased for people and keyed for machines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub probe: ProbeKind,
+    pub severity: Severity,
+    /// What the finding is about: a node name, a route, `token`, `database`, `cache`, ...
+    pub subject: String,
+    pub code: Code,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(
+        probe: ProbeKind,
+        severity: Severity,
+        subject: impl Into<String>,
+        code: Code,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            probe,
+            severity,
+            subject: subject.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The one outbound HTTP client: pooled, rustls, a timeout around every request
+//! (headers *and* body), a cap on body size, no redirects followed.
+//!
+//! Every request ends in an [`Outcome`]: either an [`Answer`] (any status) or a
+//! classified [`Failure`]. Nothing here panics or waits past the timeout, so a
+//! hung, refusing or garbage-spewing node becomes data for a probe.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+
+use crate::secret::Secret;
+
+/// Bodies above this size are not read further.
+pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
+
+/// What came back in the body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(Value),
+    /// Not JSON (or not UTF-8): the first bytes, lossily decoded.
+    Text(String),
+    /// Larger than the cap; reading stopped there.
+    TooLarge {
+        cap: usize,
+    },
+}
+
+impl Body {
+    pub fn json(&self) -> Option<&Value> {
+        match self {
+            Body::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// AISBF's error text: `{"error": ...}` from middleware, `{"detail": ...}` from handlers.
+    pub fn aisbf_error(&self) -> Option<String> {
+        let v = self.json()?;
+        for key in ["error", "detail"] {
+            match v.get(key) {
+                Some(Value::String(s)) => return Some(s.clone()),
+                Some(Value::Object(o)) => {
+                    if let Some(Value::String(s)) = o.get("message") {
+                        return Some(s.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Body::Json(v) => {
+                let s = v.to_string();
+                truncate(&s, 160)
+            }
+            Body::Text(t) => format!("non-JSON body {:?}", truncate(t, 120)),
+            Body::TooLarge { cap } => format!("body larger than {} KiB", cap / 1024),
+        }
+    }
+}
+
+/// An HTTP answer of any status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub latency_ms: u64,
+    pub body: Body,
+}
+
+/// Why no answer came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Accepted nothing or answered nothing within the timeout.
+    Timeout,
+    Refused,
+    Dns,
+    Tls,
+    /// Connection reset, broken body, protocol error.
+    Broken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub latency_ms: u64,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn describe(&self) -> String {
+        match self.kind {
+            FailureKind::Timeout => format!("no answer within {} ms", self.latency_ms),
+            FailureKind::Refused => "connection refused".into(),
+            FailureKind::Dns => format!("DNS lookup failed ({})", self.detail),
+            FailureKind::Tls => format!("TLS failed ({})", self.detail),
+            FailureKind::Broken => format!("connection broken ({})", self.detail),
+        }
+    }
+}
+
+pub type Outcome = Result<Answer, Failure>;
+
+/// The shared client.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    timeout: Duration,
+    body_cap: usize,
+}
+
+impl Http {
+    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .pool_max_idle_per_host(8)
+            .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            timeout,
+            body_cap: DEFAULT_BODY_CAP,
+        })
+    }
+
+    pub fn with_body_cap(mut self, cap: usize) -> Self {
+        self.body_cap = cap;
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub async fn get(&self, url: &Url, bearer: Option<&Secret>) -> Outcome {
+        self.send(Method::GET, url, bearer, None).await
+    }
+
+    pub async fn post_json(&self, url: &Url, bearer: Option<&Secret>, body: &Value) -> Outcome {
+        self.send(Method::POST, url, bearer, Some(body)).await
+    }
+
+    /// Sends one request; the timeout covers connect, headers and the whole body.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        bearer: Option<&Secret>,
+        body: Option<&Value>,
+    ) -> Outcome {
+        let span = tracing::debug_span!("http", %method, path = url.path(), host = url.host_str().unwrap_or(""));
+        let started = Instant::now();
+        let fut = self.send_inner(method, url, bearer, body, started);
+        match tokio::time::timeout(self.timeout, fut)
+            .instrument(span)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure {
+                kind: FailureKind::Timeout,
+                latency_ms: elapsed_ms(started),
+                detail: "timed out".into(),
+            }),
+        }
+    }
+
+    async fn send_inner(
+        &self,
+        method: Method,
+        url: &Url,
+        bearer: Option<&Secret>,
+        body: Option<&Value>,
+        started: Instant,
+    ) -> Outcome {
+        let mut req = self.client.request(method, url.clone());
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token.expose());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let mut resp = req.send().await.map_err(|e| classify(&e, started))?;
+        let status = resp.status().as_u16();
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > self.body_cap {
+                        return Ok(Answer {
+                            status,
+                            latency_ms: elapsed_ms(started),
+                            body: Body::TooLarge { cap: self.body_cap },
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(classify(&e, started)),
+            }
+        }
+        let body = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => Body::Json(v),
+            Err(_) => Body::Text(truncate(&String::from_utf8_lossy(&bytes), 512)),
+        };
+        Ok(Answer {
+            status,
+            latency_ms: elapsed_ms(started),
+            body,
+        })
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn classify(e: &reqwest::Error, started: Instant) -> Failure {
+    let chain = error_chain(e);
+    let lower = chain.to_lowercase();
+    let kind = if e.is_timeout() {
+        FailureKind::Timeout
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        FailureKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        FailureKind::Tls
+    } else if lower.contains("connection refused") {
+        FailureKind::Refused
+    } else {
+        FailureKind::Broken
+    };
+    Failure {
+        kind,
+        latency_ms: elapsed_ms(started),
+        detail: truncate(&chain, 200),
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    // The innermost causes say what really happened ("Connection refused").
+    let mut parts = Vec::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    if parts.is_empty() {
+        // reqwest's top-level text includes the URL; the causes do not.
+        "request failed".to_string()
+    } else {
+        // The innermost cause is the useful part ("Connection refused").
+        parts.last().cloned().unwrap_or_default()
+    }
+}
+
+/// Cuts `s` to at most `max` characters, on a char boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aisbf_error_reads_error_and_detail() {
+        let b = Body::Json(serde_json::json!({"error": "Invalid authentication token"}));
+        assert_eq!(
+            b.aisbf_error().as_deref(),
+            Some("Invalid authentication token")
+        );
+        let b = Body::Json(serde_json::json!({"detail": "Connection error."}));
+        assert_eq!(b.aisbf_error().as_deref(), Some("Connection error."));
+        assert_eq!(
+            Body::Text("Internal Server Error".into()).aisbf_error(),
+            None
+        );
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("ééééé", 2), "éé…");
+        assert_eq!(truncate("abc", 5), "abc");
+    }
+}

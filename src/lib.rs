@@ -1,0 +1,18 @@
+//! aisbf-doctor: diagnoses multi-node AISBF clusters.
+//!
+//! Pure core, thin edges: [`probe`] modules observe the cluster and return
+//! [`finding::Finding`]s; [`verdict::decide`] turns findings into a verdict;
+//! [`render`] turns the report into text, JSON or Markdown. Only probes, the CLI
+//! and the chat edge do I/O.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod fake;
+pub mod finding;
+pub mod http;
+pub mod probe;
+pub mod render;
+pub mod secret;
+pub mod verdict;

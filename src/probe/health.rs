@@ -1,0 +1,874 @@
+//! `check health`: every node answers, and the nodes agree with each other.
+//!
+//! For each node, in parallel: `GET /` (global config keys, no token needed),
+//! `GET /health` (with the global token when configured), `GET /api/version`
+//! (global token only) and `GET /api/u/{user}/models` (user token). Observation
+//! and judgement are split: [`observe`] does the I/O, [`assess`] is pure and
+//! compares nodes (never raw bodies: `created` changes per request).
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
+
+use futures::future::BoxFuture;
+use futures::{StreamExt, stream};
+use tracing::Instrument;
+use url::Url;
+
+use crate::config::{Config, Node};
+use crate::engine::ProbeContext;
+use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::http::{Answer, Failure, FailureKind, Http, Outcome};
+use crate::secret::Secret;
+
+pub struct HealthProbe;
+
+impl super::Probe for HealthProbe {
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Health
+    }
+
+    fn requires(&self, _config: &Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
+        Box::pin(async move {
+            let observations = observe(ctx).await;
+            assess(&observations, ctx.config.cluster.global_token.is_some())
+        })
+    }
+}
+
+/// What one node answered to the four requests.
+#[derive(Debug, Clone)]
+pub struct NodeObservation {
+    pub name: String,
+    pub root: Outcome,
+    pub health: Outcome,
+    /// `None` when no global token is configured (the endpoint needs one).
+    pub version: Option<Outcome>,
+    pub models: Outcome,
+}
+
+/// Observes every node in scope, `cluster.concurrency` nodes at a time.
+pub async fn observe(ctx: &ProbeContext) -> Vec<NodeObservation> {
+    let cluster = &ctx.config.cluster;
+    // Futures are built first: a closure inside the stream trips the
+    // higher-ranked lifetime check of the boxed `Send` future.
+    let requests: Vec<_> = ctx
+        .nodes()
+        .into_iter()
+        .map(|node| {
+            let span = tracing::info_span!("node", node = %node.name);
+            observe_node(
+                &ctx.http,
+                node,
+                &cluster.user,
+                &cluster.token,
+                cluster.global_token.as_ref(),
+            )
+            .instrument(span)
+        })
+        .collect();
+    stream::iter(requests)
+        .buffered(cluster.concurrency)
+        .collect()
+        .await
+}
+
+/// The four requests to one node, concurrently.
+pub async fn observe_node(
+    http: &Http,
+    node: &Node,
+    user: &str,
+    token: &Secret,
+    global_token: Option<&Secret>,
+) -> NodeObservation {
+    let root = join(&node.url, "/");
+    let health = join(&node.url, "/health");
+    let version = join(&node.url, "/api/version");
+    let models = join(&node.url, &format!("/api/u/{user}/models"));
+    let (root, health, version, models) = tokio::join!(
+        http.get(&root, None),
+        http.get(&health, global_token),
+        async {
+            match global_token {
+                Some(t) => Some(http.get(&version, Some(t)).await),
+                None => None,
+            }
+        },
+        http.get(&models, Some(token)),
+    );
+    NodeObservation {
+        name: node.name.clone(),
+        root,
+        health,
+        version,
+        models,
+    }
+}
+
+/// Joins a path onto a node's base URL, keeping any path prefix the base has.
+pub fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}{path}"));
+    url
+}
+
+// ---------------------------------------------------------------------------
+// Pure judgement
+// ---------------------------------------------------------------------------
+
+/// What the user-token request says about the token on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TokenAnswer {
+    Accepted(BTreeSet<String>),
+    /// Rejected with AISBF's reason text.
+    Rejected {
+        status: u16,
+        reason: String,
+    },
+}
+
+/// Compares the nodes and reports one or more findings per node.
+pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut answering: Vec<&NodeObservation> = Vec::new();
+    for o in obs {
+        match node_reachability(o) {
+            Some(f) => findings.push(f),
+            None => answering.push(o),
+        }
+    }
+
+    // Per-node request failures after the node proved reachable.
+    for o in &answering {
+        for (path, outcome) in [("/health", &o.health), ("/api/u/{user}/models", &o.models)] {
+            if let Some(f) = request_failure(&o.name, path, outcome) {
+                findings.push(f);
+            }
+        }
+        if let Some(Ok(a)) = &o.version
+            && a.status >= 500
+        {
+            findings.push(server_error(&o.name, "/api/version", a));
+        }
+    }
+
+    compare_global_config(&answering, &mut findings);
+    compare_tokens(&answering, &mut findings);
+    if has_global_token {
+        compare_global_token(&answering, &mut findings);
+    } else {
+        for o in &answering {
+            if let Ok(a) = &o.health
+                && matches!(a.status, 401 | 403)
+            {
+                findings.push(Finding::new(
+                    ProbeKind::Health,
+                    Severity::Ok,
+                    &o.name,
+                    Code::HealthAuthGated,
+                    format!(
+                        "GET /health answered {} (auth-gated: the process is up; set cluster.global_token for the full check)",
+                        a.status
+                    ),
+                ));
+            }
+        }
+    }
+    compare_versions(&answering, &mut findings);
+    latency_outliers(&answering, &mut findings);
+
+    // One ok line for every node nothing was wrong with.
+    for o in &answering {
+        let troubled = findings
+            .iter()
+            .any(|f| f.subject == o.name && f.severity > Severity::Ok);
+        if !troubled {
+            findings.push(Finding::new(
+                ProbeKind::Health,
+                Severity::Ok,
+                &o.name,
+                Code::NodeOk,
+                ok_line(o),
+            ));
+        }
+    }
+    order_by_node(obs, findings)
+}
+
+fn ok_line(o: &NodeObservation) -> String {
+    let mut parts = vec!["up".to_string()];
+    if let Some(v) = version_of(o) {
+        parts.push(format!("AISBF {v}"));
+    }
+    if let Ok(a) = &o.models
+        && let Some(ids) = model_ids(a)
+    {
+        parts.push(format!("{} models", ids.len()));
+    }
+    parts.push(format!("{} ms", max_latency(o).unwrap_or(0)));
+    parts.join(", ")
+}
+
+/// Keeps the findings in config order of nodes, other subjects last.
+fn order_by_node(obs: &[NodeObservation], mut findings: Vec<Finding>) -> Vec<Finding> {
+    let pos = |subject: &str| {
+        obs.iter()
+            .position(|o| o.name == subject)
+            .unwrap_or(usize::MAX)
+    };
+    findings.sort_by_key(|f| pos(&f.subject));
+    findings
+}
+
+fn node_reachability(o: &NodeObservation) -> Option<Finding> {
+    let fail = |code, msg: String| {
+        Some(Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            &o.name,
+            code,
+            msg,
+        ))
+    };
+    match &o.root {
+        Err(f) => fail(failure_code(f), format!("GET / failed: {}", f.describe())),
+        Ok(a) if a.status >= 500 => Some(server_error(&o.name, "/", a)),
+        Ok(a) if a.status != 200 || !looks_like_aisbf(a) => fail(
+            Code::NodeBadAnswer,
+            format!(
+                "GET / answered {} with {}: this does not look like an AISBF node",
+                a.status,
+                a.body.describe()
+            ),
+        ),
+        Ok(_) => None,
+    }
+}
+
+fn looks_like_aisbf(a: &Answer) -> bool {
+    a.body
+        .json()
+        .is_some_and(|v| v.get("providers").is_some() || v.get("message").is_some())
+}
+
+fn failure_code(f: &Failure) -> Code {
+    match f.kind {
+        FailureKind::Timeout => Code::NodeTimeout,
+        _ => Code::NodeUnreachable,
+    }
+}
+
+fn server_error(node: &str, path: &str, a: &Answer) -> Finding {
+    let reason = a.body.aisbf_error().unwrap_or_else(|| a.body.describe());
+    Finding::new(
+        ProbeKind::Health,
+        Severity::Fail,
+        node,
+        Code::NodeServerError,
+        format!("GET {path} answered {}: {reason}", a.status),
+    )
+}
+
+fn request_failure(node: &str, path: &str, outcome: &Outcome) -> Option<Finding> {
+    match outcome {
+        Err(f) => Some(Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            node,
+            failure_code(f),
+            format!("GET {path} failed: {}", f.describe()),
+        )),
+        Ok(a) if a.status >= 500 => Some(server_error(node, path, a)),
+        Ok(_) => None,
+    }
+}
+
+fn compare_global_config(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let keyed: Vec<(&str, GlobalKeys)> = answering
+        .iter()
+        .filter_map(|o| {
+            o.root
+                .as_ref()
+                .ok()
+                .map(|a| (o.name.as_str(), global_keys(a)))
+        })
+        .collect();
+    for (name, keys, majority) in odd_ones_out(&keyed) {
+        let msg = match majority {
+            Some(m) => format!(
+                "global config differs from the majority: {}",
+                describe_key_diff(keys, m)
+            ),
+            None => "global config keys differ between nodes and no majority exists".to_string(),
+        };
+        findings.push(Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            name,
+            Code::GlobalConfigDiffers,
+            msg,
+        ));
+    }
+}
+
+/// The node's global providers, rotations and autoselect keys from `GET /`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+struct GlobalKeys {
+    providers: BTreeSet<String>,
+    rotations: BTreeSet<String>,
+    autoselect: BTreeSet<String>,
+}
+
+fn global_keys(a: &Answer) -> GlobalKeys {
+    let set = |key: &str| -> BTreeSet<String> {
+        match a.body.json().and_then(|v| v.get(key)) {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                .collect(),
+            Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => BTreeSet::new(),
+        }
+    };
+    GlobalKeys {
+        providers: set("providers"),
+        rotations: set("rotations"),
+        autoselect: set("autoselect"),
+    }
+}
+
+fn describe_key_diff(mine: &GlobalKeys, majority: &GlobalKeys) -> String {
+    let mut parts = Vec::new();
+    for (label, a, b) in [
+        ("providers", &mine.providers, &majority.providers),
+        ("rotations", &mine.rotations, &majority.rotations),
+        ("autoselect", &mine.autoselect, &majority.autoselect),
+    ] {
+        if let Some(d) = set_diff(a, b) {
+            parts.push(format!("{label} {d}"));
+        }
+    }
+    parts.join("; ")
+}
+
+/// "missing [..], extra [..]" of `mine` against `majority`, or None when equal.
+fn set_diff(mine: &BTreeSet<String>, majority: &BTreeSet<String>) -> Option<String> {
+    let missing: Vec<&str> = majority
+        .difference(mine)
+        .map(String::as_str)
+        .take(10)
+        .collect();
+    let extra: Vec<&str> = mine
+        .difference(majority)
+        .map(String::as_str)
+        .take(10)
+        .collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing [{}]", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("extra [{}]", extra.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
+    let data = a.body.json()?.get("data")?.as_array()?;
+    Some(
+        data.iter()
+            .filter_map(|m| m.get("id").and_then(|i| i.as_str()).map(str::to_string))
+            .collect(),
+    )
+}
+
+fn token_answer(outcome: &Outcome) -> Option<TokenAnswer> {
+    let a = outcome.as_ref().ok()?;
+    match a.status {
+        200 => model_ids(a).map(TokenAnswer::Accepted),
+        401 | 403 => Some(TokenAnswer::Rejected {
+            status: a.status,
+            reason: a.body.aisbf_error().unwrap_or_else(|| a.body.describe()),
+        }),
+        _ => None,
+    }
+}
+
+/// What a rejection means, in the playbook's words.
+pub fn explain_rejection(reason: &str) -> &'static str {
+    let r = reason.to_lowercase();
+    if r.contains("invalid authentication token") {
+        "the token is unknown to this node's database"
+    } else if r.contains("only access your own") {
+        "the token belongs to another user than cluster.user (username mismatch)"
+    } else if r.contains("does not have api access") {
+        "the token's scope is mcp only; it needs api or both"
+    } else if r.contains("does not have mcp access") {
+        "the token's scope is api only; MCP needs mcp or both"
+    } else if r.contains("global tokens cannot access user") {
+        "a global token was used on a user path; use the user's own API token"
+    } else if r.contains("user tokens cannot access global") {
+        "a user token was used on a global endpoint"
+    } else if r.contains("authentication required") {
+        "auth is disabled on this node, so user tokens are not accepted"
+    } else if r.contains("missing or invalid authorization") {
+        "the Authorization header is missing or malformed"
+    } else {
+        "the token was refused"
+    }
+}
+
+fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let answers: Vec<(&str, TokenAnswer)> = answering
+        .iter()
+        .filter_map(|o| token_answer(&o.models).map(|t| (o.name.as_str(), t)))
+        .collect();
+    let accepted: Vec<(&str, &BTreeSet<String>)> = answers
+        .iter()
+        .filter_map(|(n, t)| match t {
+            TokenAnswer::Accepted(ids) => Some((*n, ids)),
+            TokenAnswer::Rejected { .. } => None,
+        })
+        .collect();
+    let rejected: Vec<(&str, u16, &str)> = answers
+        .iter()
+        .filter_map(|(n, t)| match t {
+            TokenAnswer::Rejected { status, reason } => Some((*n, *status, reason.as_str())),
+            TokenAnswer::Accepted(_) => None,
+        })
+        .collect();
+
+    if accepted.is_empty() {
+        if let Some((_, status, reason)) = rejected.first() {
+            let nodes: Vec<&str> = rejected.iter().map(|(n, _, _)| *n).collect();
+            findings.push(Finding::new(
+                ProbeKind::Health,
+                Severity::Fail,
+                "token",
+                Code::TokenRejected,
+                format!(
+                    "every node ({}) rejects the user token with {status} \"{reason}\": {}",
+                    nodes.join(", "),
+                    explain_rejection(reason)
+                ),
+            ));
+        }
+    } else {
+        for (name, status, reason) in &rejected {
+            let code = if reason.to_lowercase().contains("authentication required") {
+                Code::AuthDisabledOnNode
+            } else {
+                Code::TokenRejectedOnNode
+            };
+            findings.push(Finding::new(
+                ProbeKind::Health,
+                Severity::Fail,
+                *name,
+                code,
+                format!(
+                    "rejects the user token that {} accept(s): {status} \"{reason}\" ({})",
+                    accepted
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    explain_rejection(reason)
+                ),
+            ));
+        }
+    }
+
+    let sets: Vec<(&str, BTreeSet<String>)> =
+        accepted.iter().map(|(n, s)| (*n, (*s).clone())).collect();
+    for (name, ids, majority) in odd_ones_out(&sets) {
+        let msg = match majority {
+            Some(m) => format!(
+                "models for the user differ from the majority: {}",
+                set_diff(ids, m).unwrap_or_default()
+            ),
+            None => format!(
+                "nodes disagree on the user's models and no majority exists ({} models here)",
+                ids.len()
+            ),
+        };
+        findings.push(Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            name,
+            Code::ModelsDiffer,
+            msg,
+        ));
+    }
+}
+
+fn compare_global_token(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for o in answering {
+        if let Ok(a) = &o.health {
+            match a.status {
+                200 => accepted.push(o.name.as_str()),
+                401 | 403 => rejected.push((
+                    o.name.as_str(),
+                    a.status,
+                    a.body.aisbf_error().unwrap_or_else(|| a.body.describe()),
+                )),
+                _ => {}
+            }
+        }
+    }
+    if accepted.is_empty() {
+        if let Some((_, status, reason)) = rejected.first() {
+            findings.push(Finding::new(
+                ProbeKind::Health,
+                Severity::Fail,
+                "global_token",
+                Code::GlobalTokenRejected,
+                format!(
+                    "every node rejects cluster.global_token on GET /health with {status} \"{reason}\": {}",
+                    explain_rejection(reason)
+                ),
+            ));
+        }
+        return;
+    }
+    for (name, status, reason) in rejected {
+        findings.push(Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            name,
+            Code::GlobalTokenRejectedOnNode,
+            format!(
+                "rejects the global token that {} accept(s) on GET /health: {status} \"{reason}\"; its auth config differs",
+                accepted.join(", ")
+            ),
+        ));
+    }
+}
+
+fn version_of(o: &NodeObservation) -> Option<String> {
+    match &o.version {
+        Some(Ok(a)) if a.status == 200 => a
+            .body
+            .json()
+            .and_then(|v| v.get("version"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+fn compare_versions(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let versions: Vec<(&str, String)> = answering
+        .iter()
+        .filter_map(|o| version_of(o).map(|v| (o.name.as_str(), v)))
+        .collect();
+    for (name, v, majority) in odd_ones_out(&versions) {
+        let msg = match majority {
+            Some(m) => format!("runs AISBF {v} while the majority runs {m}"),
+            None => format!("runs AISBF {v}; nodes run different versions and no majority exists"),
+        };
+        findings.push(Finding::new(
+            ProbeKind::Health,
+            Severity::Warn,
+            name,
+            Code::VersionDrift,
+            msg,
+        ));
+    }
+}
+
+fn max_latency(o: &NodeObservation) -> Option<u64> {
+    [
+        Some(&o.root),
+        Some(&o.health),
+        o.version.as_ref(),
+        Some(&o.models),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|r| r.as_ref().ok().map(|a| a.latency_ms))
+    .max()
+}
+
+/// A node much slower than the median of the others (3× and at least 250 ms more).
+fn latency_outliers(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    if answering.len() < 3 {
+        return;
+    }
+    let mut lat: Vec<(&str, u64)> = answering
+        .iter()
+        .filter_map(|o| max_latency(o).map(|l| (o.name.as_str(), l)))
+        .collect();
+    lat.sort_by_key(|(_, l)| *l);
+    let Some(&(_, median)) = lat.get(lat.len() / 2) else {
+        return;
+    };
+    for (name, l) in lat {
+        if l > median.saturating_mul(3) && l.saturating_sub(median) >= 250 {
+            findings.push(Finding::new(
+                ProbeKind::Health,
+                Severity::Warn,
+                name,
+                Code::LatencyOutlier,
+                format!("answers in {l} ms while the median node answers in {median} ms"),
+            ));
+        }
+    }
+}
+
+/// The subjects whose value differs from the majority, with the majority value
+/// (`None` when there is no strict largest group: then every node is listed).
+fn odd_ones_out<'a, T: Eq + Hash + Clone>(
+    items: &'a [(&'a str, T)],
+) -> Vec<(&'a str, &'a T, Option<&'a T>)> {
+    if items.len() < 2 {
+        return Vec::new();
+    }
+    let mut counts: HashMap<&T, usize> = HashMap::new();
+    for (_, v) in items {
+        *counts.entry(v).or_default() += 1;
+    }
+    if counts.len() == 1 {
+        return Vec::new();
+    }
+    let best = counts.values().copied().max().unwrap_or(0);
+    let leaders: Vec<&T> = counts
+        .iter()
+        .filter(|(_, c)| **c == best)
+        .map(|(v, _)| *v)
+        .collect();
+    match leaders.as_slice() {
+        [majority] => items
+            .iter()
+            .filter(|(_, v)| v != *majority)
+            .map(|(n, v)| (*n, v, Some(*majority)))
+            .collect(),
+        _ => items.iter().map(|(n, v)| (*n, v, None)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Body;
+    use serde_json::json;
+
+    fn ok(status: u16, body: serde_json::Value) -> Outcome {
+        Ok(Answer {
+            status,
+            latency_ms: 10,
+            body: Body::Json(body),
+        })
+    }
+
+    fn root() -> Outcome {
+        ok(
+            200,
+            json!({"message": "AI Proxy Server is running", "providers": ["openai"], "rotations": [], "autoselect": []}),
+        )
+    }
+
+    fn models(ids: &[&str]) -> Outcome {
+        let data: Vec<_> = ids
+            .iter()
+            .map(|i| json!({"id": i, "type": "provider", "created": 1}))
+            .collect();
+        ok(200, json!({"object": "list", "data": data}))
+    }
+
+    fn healthy(name: &str) -> NodeObservation {
+        NodeObservation {
+            name: name.into(),
+            root: root(),
+            health: ok(
+                401,
+                json!({"error": "Missing or invalid Authorization header."}),
+            ),
+            version: None,
+            models: models(&["user-provider/a/m1", "user-provider/b/m2"]),
+        }
+    }
+
+    fn codes_for(findings: &[Finding], subject: &str) -> Vec<Code> {
+        findings
+            .iter()
+            .filter(|f| f.subject == subject)
+            .map(|f| f.code)
+            .collect()
+    }
+
+    #[test]
+    fn healthy_nodes_are_ok_and_auth_gated_health_is_not_down() {
+        let f = assess(&[healthy("a"), healthy("b"), healthy("c")], false);
+        assert!(f.iter().all(|x| x.severity == Severity::Ok), "{f:#?}");
+        assert_eq!(
+            codes_for(&f, "a"),
+            vec![Code::HealthAuthGated, Code::NodeOk]
+        );
+    }
+
+    #[test]
+    fn refused_and_hung_nodes_are_reported_by_kind() {
+        let mut b = healthy("b");
+        b.root = Err(Failure {
+            kind: FailureKind::Refused,
+            latency_ms: 1,
+            detail: String::new(),
+        });
+        let mut c = healthy("c");
+        c.root = Err(Failure {
+            kind: FailureKind::Timeout,
+            latency_ms: 500,
+            detail: String::new(),
+        });
+        let f = assess(&[healthy("a"), b, c], false);
+        assert_eq!(codes_for(&f, "b"), vec![Code::NodeUnreachable]);
+        assert_eq!(codes_for(&f, "c"), vec![Code::NodeTimeout]);
+    }
+
+    #[test]
+    fn node_with_different_models_is_the_odd_one_out() {
+        let mut c = healthy("c");
+        c.models = models(&["user-provider/a/m1"]);
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        let drift: Vec<_> = f.iter().filter(|x| x.code == Code::ModelsDiffer).collect();
+        assert_eq!(drift.len(), 1);
+        assert_eq!(drift[0].subject, "c");
+        assert!(
+            drift[0].message.contains("missing [user-provider/b/m2]"),
+            "{}",
+            drift[0].message
+        );
+    }
+
+    #[test]
+    fn token_rejected_on_one_node_is_auth_drift_on_that_node() {
+        let mut c = healthy("c");
+        c.models = ok(403, json!({"error": "Invalid authentication token"}));
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert_eq!(
+            codes_for(&f, "c"),
+            vec![Code::TokenRejectedOnNode, Code::HealthAuthGated]
+        );
+        assert!(!f.iter().any(|x| x.code == Code::TokenRejected));
+    }
+
+    #[test]
+    fn token_rejected_everywhere_is_a_credentials_finding_with_the_reason() {
+        let nodes: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|n| {
+                let mut o = healthy(n);
+                o.models = ok(
+                    403,
+                    json!({"error": "This token does not have API access."}),
+                );
+                o
+            })
+            .collect();
+        let f = assess(&nodes, false);
+        let t: Vec<_> = f.iter().filter(|x| x.code == Code::TokenRejected).collect();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].subject, "token");
+        assert!(
+            t[0].message.contains("scope is mcp only"),
+            "{}",
+            t[0].message
+        );
+    }
+
+    #[test]
+    fn version_drift_and_global_config_drift_are_found() {
+        let with = |name: &str, version: &str, providers: serde_json::Value| {
+            let mut o = healthy(name);
+            o.health = ok(200, json!({"status": "ok"}));
+            o.version = Some(ok(200, json!({"version": version})));
+            o.root = ok(
+                200,
+                json!({"message": "AI Proxy Server is running", "providers": providers, "rotations": [], "autoselect": []}),
+            );
+            o
+        };
+        let f = assess(
+            &[
+                with("a", "0.99.92", json!(["openai"])),
+                with("b", "0.99.92", json!(["openai"])),
+                with("c", "0.99.90", json!(["openai", "ollama"])),
+            ],
+            true,
+        );
+        assert_eq!(
+            codes_for(&f, "c"),
+            vec![Code::GlobalConfigDiffers, Code::VersionDrift]
+        );
+        assert!(codes_for(&f, "a").contains(&Code::NodeOk));
+    }
+
+    #[test]
+    fn garbage_and_5xx_roots_are_bad_answers() {
+        let mut b = healthy("b");
+        b.root = Ok(Answer {
+            status: 200,
+            latency_ms: 1,
+            body: Body::Text("<html>".into()),
+        });
+        let mut c = healthy("c");
+        c.root = Ok(Answer {
+            status: 502,
+            latency_ms: 1,
+            body: Body::Text("Bad Gateway".into()),
+        });
+        let f = assess(&[healthy("a"), b, c], false);
+        assert_eq!(codes_for(&f, "b"), vec![Code::NodeBadAnswer]);
+        assert_eq!(codes_for(&f, "c"), vec![Code::NodeServerError]);
+    }
+
+    #[test]
+    fn global_token_rejected_by_one_node_is_auth_drift() {
+        let with = |name: &str, status: u16| {
+            let mut o = healthy(name);
+            o.health = if status == 200 {
+                ok(200, json!({"status": "ok"}))
+            } else {
+                ok(status, json!({"error": "Invalid authentication token"}))
+            };
+            o
+        };
+        let f = assess(&[with("a", 200), with("b", 200), with("c", 403)], true);
+        assert_eq!(codes_for(&f, "c"), vec![Code::GlobalTokenRejectedOnNode]);
+    }
+
+    #[test]
+    fn slow_node_is_a_latency_outlier() {
+        let mut c = healthy("c");
+        c.root = Ok(Answer {
+            status: 200,
+            latency_ms: 900,
+            body: root().map(|a| a.body).unwrap_or(Body::Text(String::new())),
+        });
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert_eq!(
+            codes_for(&f, "c"),
+            vec![Code::HealthAuthGated, Code::LatencyOutlier]
+        );
+    }
+
+    #[test]
+    fn join_keeps_base_path_prefix() {
+        let base = Url::parse("http://lb.example/aisbf/").expect("url");
+        assert_eq!(
+            join(&base, "/health").as_str(),
+            "http://lb.example/aisbf/health"
+        );
+        let base = Url::parse("http://n1:17765").expect("url");
+        assert_eq!(
+            join(&base, "/api/u/alice/models").as_str(),
+            "http://n1:17765/api/u/alice/models"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! Probe modules, one per playbook step, behind one small trait.
+//!
+//! A probe observes and reports [`Finding`]s; it never decides the verdict.
+//! The registry is a closed enum ([`ProbeKind`]): [`for_kind`] maps each kind to
+//! its module.
+
+use futures::future::BoxFuture;
+
+use crate::config::Config;
+use crate::engine::ProbeContext;
+use crate::finding::{Finding, ProbeKind};
+
+pub mod health;
+
+/// One playbook step.
+pub trait Probe: Send + Sync {
+    fn kind(&self) -> ProbeKind;
+
+    /// `Err(what is missing)` when the config lacks what this probe needs.
+    fn requires(&self, config: &Config) -> Result<(), String>;
+
+    /// Runs the probe. Must not panic; every problem met is a finding.
+    fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>>;
+}
+
+/// The probe module for a kind.
+pub fn for_kind(kind: ProbeKind) -> Box<dyn Probe> {
+    match kind {
+        ProbeKind::Health => Box::new(health::HealthProbe),
+        other => Box::new(Unavailable(other)),
+    }
+}
+
+/// Stand-in for probe modules not built yet: reports itself as not available.
+struct Unavailable(ProbeKind);
+
+impl Probe for Unavailable {
+    fn kind(&self) -> ProbeKind {
+        self.0
+    }
+
+    fn requires(&self, _config: &Config) -> Result<(), String> {
+        Err(format!(
+            "a build of aisbf-doctor with the {} probe",
+            self.0.as_str()
+        ))
+    }
+
+    fn run<'a>(&'a self, _ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
+        Box::pin(async { Vec::new() })
+    }
+}

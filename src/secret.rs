@@ -1,0 +1,140 @@
+//! Secrets and redaction.
+//!
+//! A [`Secret`] is a config value that must never be printed: its `Debug` and
+//! `Display` print `***`. The [`Redactor`] scrubs known secret values and
+//! token-shaped strings out of any text that is about to leave the process
+//! (server answers quoted in findings, rendered reports, Discord messages).
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// A value read from config that must not appear in any output.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The raw value, for the one place that must send it (a header, a connect call).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Replaces secrets in text. Known values are replaced exactly; anything shaped
+/// like a credential (bearer values, URL passwords, long token-like words) is
+/// replaced by pattern, because servers echo things we never configured.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    known: Vec<Secret>,
+}
+
+const MASK: &str = "***";
+
+static BEARER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(bearer\s+|(?:token|password|passwd|pwd|secret)\s*[:=]\s*)([^\s,;&]+)")
+        .expect("static regex")
+});
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)@").expect("static regex")
+});
+static TOKEN_LIKE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:sk|pk|rk|tok|aisbf|xox[abp])[-_][A-Za-z0-9_\-]{12,}|\b[A-Za-z0-9_\-]{40,}\b")
+        .expect("static regex")
+});
+
+impl Redactor {
+    pub fn new(known: impl IntoIterator<Item = Secret>) -> Self {
+        let mut known: Vec<Secret> = known
+            .into_iter()
+            .filter(|s| s.expose().len() >= 4)
+            .collect();
+        // Longest first, so a secret containing another is masked whole.
+        known.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        known.dedup();
+        Self { known }
+    }
+
+    /// Returns `text` with every known secret and credential-shaped string masked.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.known {
+            if out.contains(secret.expose()) {
+                out = out.replace(secret.expose(), MASK);
+            }
+        }
+        let out = URL_PASSWORD.replace_all(&out, "${1}***@");
+        let out = BEARER.replace_all(&out, |caps: &regex::Captures<'_>| {
+            if &caps[2] == MASK {
+                caps[0].to_string()
+            } else {
+                format!("{}{MASK}", &caps[1])
+            }
+        });
+        TOKEN_LIKE.replace_all(&out, MASK).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_and_display_hide_the_value() {
+        let s = Secret::new("hunter2-very-secret");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+    }
+
+    #[test]
+    fn known_secrets_are_masked_exactly() {
+        let r = Redactor::new([Secret::new("abc123xyz")]);
+        assert_eq!(
+            r.scrub("the token abc123xyz failed"),
+            "the token *** failed"
+        );
+    }
+
+    #[test]
+    fn url_passwords_are_masked() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.scrub("cannot reach mysql://aisbf:s3cr3t@db:3306/aisbf"),
+            "cannot reach mysql://aisbf:***@db:3306/aisbf"
+        );
+    }
+
+    #[test]
+    fn bearer_values_and_token_shapes_are_masked() {
+        let r = Redactor::default();
+        let out = r.scrub("Authorization: Bearer abcdef and key sk-abcdefghijklmnopqrstu");
+        assert!(!out.contains("abcdef "), "{out}");
+        assert!(!out.contains("sk-abcdefghijklmnopqrstu"), "{out}");
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        let r = Redactor::new([Secret::new("zzzzzz")]);
+        let text = "node aisbf-2 rejects the token that aisbf-1 accepts: 503 Provider temporarily unavailable";
+        assert_eq!(r.scrub(text), text);
+    }
+}

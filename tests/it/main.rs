@@ -1,0 +1,5 @@
+//! The integration suite: one test binary, real servers on loopback ports.
+
+mod cli_health;
+mod config_errors;
+mod helpers;
