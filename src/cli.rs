@@ -14,6 +14,7 @@ use crate::config::{self, Config};
 use crate::engine::{self, Report, Scope};
 use crate::finding::{ProbeKind, Severity};
 use crate::render::{self, Format};
+use crate::verdict::Symptom;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,11 +46,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run every probe the config allows and give one verdict.
+    Diagnose {
+        /// What users report; orders the checks and is echoed in the verdict.
+        #[arg(long, value_parser = parse_symptom, value_name = "SYMPTOM")]
+        symptom: Option<Symptom>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+fn parse_symptom(s: &str) -> Result<Symptom, String> {
+    Symptom::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown symptom {s:?}; one of: {}", all.join(", "))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +128,18 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format } => demo(format).await,
+        Command::Diagnose { symptom, format } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            let kinds = engine::diagnose_kinds(&config, symptom);
+            let scope = Scope {
+                symptom,
+                ..Scope::default()
+            };
+            check(config, &kinds, scope, format).await
+        }
         Command::Check {
             probe,
             nodes,

@@ -32,6 +32,20 @@ pub struct Config {
     pub database: Option<Database>,
     pub cache: Option<Cache>,
     pub routes: Option<Routes>,
+    pub lb: Lb,
+}
+
+/// `[lb]`: how the balancer probe samples the balancer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lb {
+    /// Requests sent through the balancer, each on a fresh connection.
+    pub requests: usize,
+}
+
+impl Default for Lb {
+    fn default() -> Self {
+        Self { requests: 12 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +143,18 @@ struct RawConfig {
     database: Option<RawDatabase>,
     cache: Option<RawCache>,
     routes: Option<RawRoutes>,
+    lb: Option<RawLb>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLb {
+    #[serde(default = "default_lb_requests")]
+    requests: usize,
+}
+
+fn default_lb_requests() -> usize {
+    12
 }
 
 #[derive(Deserialize)]
@@ -403,7 +429,17 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
             })
         })
         .transpose()?;
+    let lb = match raw.lb {
+        Some(l) if l.requests == 0 || l.requests > 1000 => {
+            return Err("key `lb.requests`: must be between 1 and 1000".into());
+        }
+        Some(l) => Lb {
+            requests: l.requests,
+        },
+        None => Lb::default(),
+    };
     Ok(Config {
+        lb,
         cluster: Cluster {
             name: c.name,
             user: c.user,

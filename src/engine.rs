@@ -132,7 +132,7 @@ pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyh
         deadline,
     };
     let findings = run_probes(&ctx, kinds).await;
-    let findings = redact(findings, &redactor);
+    let findings = dedupe(redact(findings, &redactor));
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Report::from_findings(
         &config.cluster.name,
@@ -176,6 +176,56 @@ pub async fn run_probes(ctx: &ProbeContext, kinds: &[ProbeKind]) -> Vec<Finding>
         .instrument(span)
     });
     join_all(runs).await.into_iter().flatten().collect()
+}
+
+/// Keeps one finding per (subject, code): probes that share a request (health
+/// and lb both ask the nodes) would otherwise report the same fact twice.
+pub fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        match out
+            .iter_mut()
+            .find(|o| o.subject == f.subject && o.code == f.code)
+        {
+            Some(existing) if f.severity > existing.severity => *existing = f,
+            Some(_) => {}
+            None => out.push(f),
+        }
+    }
+    out
+}
+
+/// The probes `diagnose` runs: every probe the config allows, the symptom's
+/// suspects first.
+pub fn diagnose_kinds(config: &Config, symptom: Option<Symptom>) -> Vec<ProbeKind> {
+    let mut kinds: Vec<ProbeKind> = ProbeKind::ALL
+        .into_iter()
+        .filter(|k| probe::for_kind(*k).requires(config).is_ok())
+        .collect();
+    if let Some(s) = symptom {
+        let suspect = |k: &ProbeKind| {
+            s.suspects()
+                .iter()
+                .position(|l| layer_probe(*l) == Some(*k))
+                .unwrap_or(usize::MAX)
+        };
+        kinds.sort_by_key(suspect);
+    }
+    kinds
+}
+
+/// The probe that looks at a layer first.
+fn layer_probe(layer: crate::verdict::Layer) -> Option<ProbeKind> {
+    use crate::verdict::Layer;
+    match layer {
+        Layer::Node => Some(ProbeKind::Health),
+        Layer::Database => Some(ProbeKind::Db),
+        Layer::Cache => Some(ProbeKind::Cache),
+        Layer::Auth => Some(ProbeKind::Token),
+        Layer::Balancer => Some(ProbeKind::Lb),
+        Layer::Route | Layer::Provider => Some(ProbeKind::Routes),
+        Layer::None => None,
+    }
 }
 
 fn redact(findings: Vec<Finding>, redactor: &Redactor) -> Vec<Finding> {

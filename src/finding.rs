@@ -106,6 +106,42 @@ pub enum Code {
     TokenRejected,
     /// The node is much slower than the others.
     LatencyOutlier,
+
+    // --- token probe ---
+    /// The user token is accepted on this node's user endpoints.
+    TokenOk,
+    /// The token works on /api but its scope refuses MCP (or the reverse).
+    TokenScopeLimited,
+    /// The balancer rejects the token that every configured node accepts.
+    TokenRejectedByBalancer,
+
+    // --- route matrix ---
+    /// The route answered on every node.
+    RouteOk,
+    /// AISBF answered 400 "Model must be in format ...": the route name is wrong.
+    RouteMalformed,
+    /// The route's provider fails on every node (connection error, cooldown, 429, aisbf_error).
+    RouteProviderDown,
+    /// The route fails on every node with a node-side error (unknown route, bare 500).
+    RouteBroken,
+    /// Routes fail on this node only: infrastructure on that node.
+    RouteFailsOnNode,
+    /// Routes fail only through the balancer.
+    RouteFailsViaBalancer,
+    /// This node answers routes much slower than the others.
+    RouteSlowOnNode,
+
+    // --- balancer probe ---
+    /// Every request through the balancer succeeded.
+    BalancerOk,
+    /// The balancer itself cannot be reached.
+    BalancerUnreachable,
+    /// Requests through the balancer fail while every configured node is healthy.
+    BalancerDeadMember,
+    /// The balancer's failures are explained by this failing node.
+    BalancerFailuresFollowNode,
+    /// The balancer serves answers that match no configured node.
+    BalancerUnknownMember,
 }
 
 impl Code {

@@ -119,11 +119,21 @@ pub struct Http {
 
 impl Http {
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        Self::build(timeout, 8)
+    }
+
+    /// A client that opens a fresh connection per request, so a balancer that
+    /// balances per connection spreads them over its members.
+    pub fn fresh_connections(timeout: Duration) -> anyhow::Result<Self> {
+        Self::build(timeout, 0)
+    }
+
+    fn build(timeout: Duration, idle_per_host: usize) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .timeout(timeout)
-            .pool_max_idle_per_host(8)
+            .pool_max_idle_per_host(idle_per_host)
             .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {

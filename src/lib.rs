@@ -5,6 +5,7 @@
 //! [`render`] turns the report into text, JSON or Markdown. Only probes, the CLI
 //! and the chat edge do I/O.
 
+pub mod aisbf;
 pub mod cli;
 pub mod config;
 pub mod demo;

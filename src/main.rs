@@ -16,7 +16,19 @@ fn init_tracing() {
 }
 
 fn main() -> ExitCode {
-    let cli = aisbf_doctor::cli::Cli::parse();
+    // clap exits 2 on a usage error; 2 means "fail" to a Nagios monitor, so
+    // usage errors exit 3 (unknown) instead.
+    let cli = match aisbf_doctor::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(aisbf_doctor::cli::EXIT_UNKNOWN)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

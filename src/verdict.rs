@@ -134,7 +134,24 @@ pub fn rule_for(code: Code) -> Rule {
         Code::GlobalTokenRejected => rule(L::Auth, FixCredentials, 51),
         Code::LatencyOutlier => rule(L::Node, EditInfrastructure, 90),
         Code::ProbeDeadline => rule(L::Node, EditInfrastructure, 95),
-        Code::ProbeNotConfigured | Code::NodeOk | Code::HealthAuthGated => rule(L::None, None, 255),
+        Code::BalancerFailuresFollowNode => rule(L::Node, EditInfrastructure, 14),
+        Code::BalancerUnreachable => rule(L::Balancer, EditInfrastructure, 15),
+        Code::BalancerDeadMember => rule(L::Balancer, EditInfrastructure, 16),
+        Code::BalancerUnknownMember => rule(L::Balancer, EditInfrastructure, 17),
+        Code::RouteFailsOnNode => rule(L::Node, EditInfrastructure, 25),
+        Code::TokenRejectedByBalancer => rule(L::Balancer, EditInfrastructure, 26),
+        Code::RouteFailsViaBalancer => rule(L::Balancer, EditInfrastructure, 27),
+        Code::TokenScopeLimited => rule(L::Auth, FixCredentials, 52),
+        Code::RouteMalformed => rule(L::Route, EditRoutes, 60),
+        Code::RouteProviderDown => rule(L::Provider, EditRoutes, 61),
+        Code::RouteBroken => rule(L::Route, EditRoutes, 62),
+        Code::RouteSlowOnNode => rule(L::Node, EditInfrastructure, 91),
+        Code::ProbeNotConfigured
+        | Code::NodeOk
+        | Code::HealthAuthGated
+        | Code::TokenOk
+        | Code::RouteOk
+        | Code::BalancerOk => rule(L::None, None, 255),
     }
 }
 
@@ -285,7 +302,32 @@ fn first_check(top: &Finding) -> String {
         Code::GlobalTokenRejected => "Check cluster.global_token against aisbf.json auth tokens on the nodes".into(),
         Code::LatencyOutlier => format!("Check load and upstream latency on {n}"),
         Code::ProbeDeadline => "Raise cluster.deadline_ms or find which target hangs (run the probes one by one)".into(),
-        Code::ProbeNotConfigured | Code::NodeOk | Code::HealthAuthGated => "Nothing to fix.".into(),
+        Code::BalancerFailuresFollowNode => format!(
+            "Take {n} out of the balancer's pool only as a stopgap; first find why {n} fails (see its health line) and repair it"
+        ),
+        Code::BalancerUnreachable => "curl -sS -m 5 the balancer URL from where apps run; check the balancer's listener and TLS".into(),
+        Code::BalancerDeadMember => "List the balancer's upstream members (nginx upstream / HAProxy backend) and compare them with [[cluster.nodes]]: remove or repair the member that is not a healthy node".into(),
+        Code::BalancerUnknownMember => "List the balancer's upstream members: one of them is an AISBF node this config does not know (another environment or an old node)".into(),
+        Code::RouteFailsOnNode => format!(
+            "Compare {n} with a node where the routes work: its database (user providers come from it), its provider network access, and its logs"
+        ),
+        Code::TokenRejectedByBalancer => "Check which nodes the balancer sends to: a member outside [[cluster.nodes]] does not know this token".into(),
+        Code::RouteFailsViaBalancer => "Pin the route's request to each balancer member: one member the config does not list fails it".into(),
+        Code::TokenScopeLimited => "Issue a token with scope both (or use the matching token for MCP clients): user_api_tokens.scope".into(),
+        Code::RouteMalformed => format!(
+            "Rename the route in the calling app: {n} is not a valid AISBF 0.99.92 model name (kind/name, not kind:name)"
+        ),
+        Code::RouteProviderDown => format!(
+            "Check the provider behind {n} (reachable, key valid, not in cooldown), or point the route at another provider"
+        ),
+        Code::RouteBroken => format!("Check that {n} exists for cluster.user (dashboard: providers/rotations) and read the node logs for the error"),
+        Code::RouteSlowOnNode => format!("Check {n}'s network path to the providers and its load"),
+        Code::ProbeNotConfigured
+        | Code::NodeOk
+        | Code::HealthAuthGated
+        | Code::TokenOk
+        | Code::RouteOk
+        | Code::BalancerOk => "Nothing to fix.".into(),
     }
 }
 

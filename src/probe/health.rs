@@ -14,6 +14,7 @@ use futures::{StreamExt, stream};
 use tracing::Instrument;
 use url::Url;
 
+use crate::aisbf::{self, Refusal};
 use crate::config::{Config, Node};
 use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
@@ -127,6 +128,7 @@ enum TokenAnswer {
     /// Rejected with AISBF's reason text.
     Rejected {
         status: u16,
+        refusal: Refusal,
         reason: String,
     },
 }
@@ -377,7 +379,7 @@ fn set_diff(mine: &BTreeSet<String>, majority: &BTreeSet<String>) -> Option<Stri
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
+pub(crate) fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
     let data = a.body.json()?.get("data")?.as_array()?;
     Some(
         data.iter()
@@ -392,33 +394,10 @@ fn token_answer(outcome: &Outcome) -> Option<TokenAnswer> {
         200 => model_ids(a).map(TokenAnswer::Accepted),
         401 | 403 => Some(TokenAnswer::Rejected {
             status: a.status,
-            reason: a.body.aisbf_error().unwrap_or_else(|| a.body.describe()),
+            refusal: Refusal::of(a).unwrap_or(Refusal::Other),
+            reason: aisbf::reason(a),
         }),
         _ => None,
-    }
-}
-
-/// What a rejection means, in the playbook's words.
-pub fn explain_rejection(reason: &str) -> &'static str {
-    let r = reason.to_lowercase();
-    if r.contains("invalid authentication token") {
-        "the token is unknown to this node's database"
-    } else if r.contains("only access your own") {
-        "the token belongs to another user than cluster.user (username mismatch)"
-    } else if r.contains("does not have api access") {
-        "the token's scope is mcp only; it needs api or both"
-    } else if r.contains("does not have mcp access") {
-        "the token's scope is api only; MCP needs mcp or both"
-    } else if r.contains("global tokens cannot access user") {
-        "a global token was used on a user path; use the user's own API token"
-    } else if r.contains("user tokens cannot access global") {
-        "a user token was used on a global endpoint"
-    } else if r.contains("authentication required") {
-        "auth is disabled on this node, so user tokens are not accepted"
-    } else if r.contains("missing or invalid authorization") {
-        "the Authorization header is missing or malformed"
-    } else {
-        "the token was refused"
     }
 }
 
@@ -434,17 +413,21 @@ fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
             TokenAnswer::Rejected { .. } => None,
         })
         .collect();
-    let rejected: Vec<(&str, u16, &str)> = answers
+    let rejected: Vec<(&str, u16, Refusal, &str)> = answers
         .iter()
         .filter_map(|(n, t)| match t {
-            TokenAnswer::Rejected { status, reason } => Some((*n, *status, reason.as_str())),
+            TokenAnswer::Rejected {
+                status,
+                refusal,
+                reason,
+            } => Some((*n, *status, *refusal, reason.as_str())),
             TokenAnswer::Accepted(_) => None,
         })
         .collect();
 
     if accepted.is_empty() {
-        if let Some((_, status, reason)) = rejected.first() {
-            let nodes: Vec<&str> = rejected.iter().map(|(n, _, _)| *n).collect();
+        if let Some((_, status, refusal, reason)) = rejected.first() {
+            let nodes: Vec<&str> = rejected.iter().map(|(n, _, _, _)| *n).collect();
             findings.push(Finding::new(
                 ProbeKind::Health,
                 Severity::Fail,
@@ -453,13 +436,13 @@ fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
                 format!(
                     "every node ({}) rejects the user token with {status} \"{reason}\": {}",
                     nodes.join(", "),
-                    explain_rejection(reason)
+                    refusal.explain()
                 ),
             ));
         }
     } else {
-        for (name, status, reason) in &rejected {
-            let code = if reason.to_lowercase().contains("authentication required") {
+        for (name, status, refusal, reason) in &rejected {
+            let code = if *refusal == Refusal::AuthDisabled {
                 Code::AuthDisabledOnNode
             } else {
                 Code::TokenRejectedOnNode
@@ -476,7 +459,7 @@ fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
                         .map(|(n, _)| *n)
                         .collect::<Vec<_>>()
                         .join(", "),
-                    explain_rejection(reason)
+                    refusal.explain()
                 ),
             ));
         }
@@ -515,14 +498,15 @@ fn compare_global_token(answering: &[&NodeObservation], findings: &mut Vec<Findi
                 401 | 403 => rejected.push((
                     o.name.as_str(),
                     a.status,
-                    a.body.aisbf_error().unwrap_or_else(|| a.body.describe()),
+                    Refusal::of(a).unwrap_or(Refusal::Other),
+                    aisbf::reason(a),
                 )),
                 _ => {}
             }
         }
     }
     if accepted.is_empty() {
-        if let Some((_, status, reason)) = rejected.first() {
+        if let Some((_, status, refusal, reason)) = rejected.first() {
             findings.push(Finding::new(
                 ProbeKind::Health,
                 Severity::Fail,
@@ -530,13 +514,13 @@ fn compare_global_token(answering: &[&NodeObservation], findings: &mut Vec<Findi
                 Code::GlobalTokenRejected,
                 format!(
                     "every node rejects cluster.global_token on GET /health with {status} \"{reason}\": {}",
-                    explain_rejection(reason)
+                    refusal.explain()
                 ),
             ));
         }
         return;
     }
-    for (name, status, reason) in rejected {
+    for (name, status, _, reason) in rejected {
         findings.push(Finding::new(
             ProbeKind::Health,
             Severity::Fail,

@@ -11,6 +11,9 @@ use crate::engine::ProbeContext;
 use crate::finding::{Finding, ProbeKind};
 
 pub mod health;
+pub mod lb;
+pub mod routes;
+pub mod token;
 
 /// One playbook step.
 pub trait Probe: Send + Sync {
@@ -27,6 +30,9 @@ pub trait Probe: Send + Sync {
 pub fn for_kind(kind: ProbeKind) -> Box<dyn Probe> {
     match kind {
         ProbeKind::Health => Box::new(health::HealthProbe),
+        ProbeKind::Token => Box::new(token::TokenProbe),
+        ProbeKind::Routes => Box::new(routes::RoutesProbe),
+        ProbeKind::Lb => Box::new(lb::LbProbe),
         other => Box::new(Unavailable(other)),
     }
 }

@@ -3,3 +3,4 @@
 mod cli_health;
 mod config_errors;
 mod helpers;
+mod traffic;
