@@ -73,8 +73,11 @@ pub struct FakeNodeSpec {
     pub global_tokens: Vec<String>,
     /// User tokens in this node's database.
     pub tokens: Vec<FakeToken>,
-    /// Users' model ids as this node lists them (one list for every user).
+    /// Users' model ids as this node lists them on /api/u/{user}/models (one
+    /// list for every user). Like 0.99.92, only rotations and autoselects.
     pub models: Vec<String>,
+    /// Users' provider ids, listed on /api/u/{user}/providers.
+    pub user_providers: Vec<String>,
     pub providers: Vec<String>,
     pub rotations: Vec<String>,
     pub autoselect: Vec<String>,
@@ -91,7 +94,7 @@ pub mod demo {
     pub const MCP_TOKEN: &str = "demo-alice-mcp-token-0001";
     pub const BOB_TOKEN: &str = "demo-bob-token-0001";
     pub const GLOBAL_TOKEN: &str = "demo-global-token-0001";
-    pub const ROUTE_OK: &str = "user-provider/local-ollama/llama3";
+    pub const ROUTE_OK: &str = "user-provider/local-ollama";
     pub const ROUTE_ROTATION: &str = "user-rotation/support-private-rotation";
 }
 
@@ -134,10 +137,10 @@ impl FakeNodeSpec {
                 },
             ],
             models: vec![
-                demo::ROUTE_OK.into(),
-                "user-provider/openai-team/gpt-4o-mini".into(),
-                demo::ROUTE_ROTATION.into(),
+                "rotation/support-private-rotation".into(),
+                "autoselect/chat-default".into(),
             ],
+            user_providers: vec!["local-ollama".into(), "openai-team".into()],
             providers: vec!["openai".into(), "anthropic".into(), "ollama".into()],
             rotations: vec!["default-rotation".into()],
             autoselect: vec!["autoselect".into()],
@@ -153,6 +156,7 @@ impl FakeNodeSpec {
         let mut spec = Self::healthy(name);
         spec.tokens.clear();
         spec.models.clear();
+        spec.user_providers.clear();
         spec
     }
 }
@@ -277,9 +281,12 @@ fn router(state: Arc<NodeState>) -> Router {
         .route("/api/version", get(version))
         .route("/api/v1/models", get(public_models))
         .route("/api/u/{user}/models", get(user_models))
+        .route("/api/u/{user}/providers", get(user_providers))
         .route("/api/u/{user}/chat/completions", post(chat))
-        .route("/mcp/u/{user}", get(mcp).post(mcp))
-        .route("/mcp/u/{user}/", get(mcp).post(mcp))
+        .route("/mcp/u/{user}", get(mcp_root))
+        .route("/mcp/u/{user}/", get(mcp_root))
+        .route("/mcp/u/{user}/tools", get(mcp_tools))
+        .fallback(not_found)
         .with_state(state)
 }
 
@@ -319,15 +326,21 @@ async fn fault(state: &NodeState) -> Option<Response> {
                 .unwrap_or_default(),
         ),
         Behaviour::Huge(n) => {
-            let mut body = Vec::with_capacity(*n);
-            body.extend_from_slice(b"{\"pad\":\"");
-            body.resize(n.saturating_sub(2), b'x');
-            body.extend_from_slice(b"\"}");
+            // Streamed in chunks, so a 50 MB answer costs no 50 MB buffer.
+            const CHUNK: usize = 64 * 1024;
+            let head = axum::body::Bytes::from_static(b"{\"pad\":\"");
+            let pad = axum::body::Bytes::from(vec![b'x'; CHUNK]);
+            let chunks = n.saturating_sub(16) / CHUNK;
+            let tail = axum::body::Bytes::from_static(b"\"}");
+            let parts = std::iter::once(head)
+                .chain(std::iter::repeat_n(pad, chunks))
+                .chain(std::iter::once(tail))
+                .map(Ok::<_, std::convert::Infallible>);
             Some(
                 Response::builder()
                     .status(StatusCode::OK)
                     .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(body))
+                    .body(Body::from_stream(futures::stream::iter(parts)))
                     .unwrap_or_default(),
             )
         }
@@ -474,12 +487,44 @@ async fn user_models(
         .models
         .iter()
         .map(|id| {
-            let kind = id.split('/').next().unwrap_or("user-provider");
-            json!({"id": id, "object": "model", "type": kind, "source": "user", "created": now()})
+            let kind = id.split('/').next().unwrap_or("rotation");
+            json!({"id": id, "object": "model", "type": kind, "source": "user_config", "created": now()})
         })
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
+
+async fn user_providers(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if let Some(r) = api_access(&s.spec, &headers, &user) {
+        return r;
+    }
+    let providers: serde_json::Map<String, Value> = s
+        .spec
+        .user_providers
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                json!({"name": p, "type": "unknown", "endpoint": null, "models_count": 0, "config": {}}),
+            )
+        })
+        .collect();
+    axum::Json(json!({ "providers": providers })).into_response()
+}
+
+/// AISBF's 404 handler rewrites every 404 detail to this.
+async fn not_found() -> Response {
+    detail(StatusCode::NOT_FOUND, "Not found")
+}
+
+const GLOBAL_DETAIL: &str = "Model must be in format 'provider/model', 'rotation/name', or 'autoselect/name'. Global configurations are only available to admin users.";
 
 const FORMAT_DETAIL: &str = "Model must be in format 'provider/model', 'rotation/name', 'autoselect/name', 'user-provider/name', 'user-rotation/name' or 'user-autoselect/name'";
 
@@ -499,8 +544,14 @@ async fn chat(
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "Invalid JSON body");
     };
     let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
-    if !model.contains('/') {
-        return detail(StatusCode::BAD_REQUEST, FORMAT_DETAIL);
+    let parts: Vec<&str> = model.split('/').collect();
+    match parts.as_slice() {
+        [_, _, _, ..] => return not_found().await,
+        ["provider" | "rotation" | "autoselect", _] => {
+            return detail(StatusCode::BAD_REQUEST, GLOBAL_DETAIL);
+        }
+        ["user-provider" | "user-rotation" | "user-autoselect", _] => {}
+        _ => return detail(StatusCode::BAD_REQUEST, FORMAT_DETAIL),
     }
     match s.spec.routes.get(model) {
         Some(FakeRoute::Answers { model: upstream }) => axum::Json(json!({
@@ -519,11 +570,30 @@ async fn chat(
             "error": {"message": "All providers in rotation failed"},
         }))
         .into_response(),
-        None => detail(StatusCode::NOT_FOUND, &format!("Model '{model}' not found for user")),
+        None => {
+            let (kind, name) = model.split_once('/').unwrap_or_default();
+            let kind = kind.trim_start_matches("user-").replace('-', " ");
+            detail(
+                StatusCode::BAD_REQUEST,
+                &format!("User {kind} '{name}' not found. Available: {:?}", s.spec.user_providers),
+            )
+        }
     }
 }
 
-async fn mcp(
+fn mcp_access(spec: &FakeNodeSpec, headers: &HeaderMap, user: &str) -> Option<Response> {
+    match user_auth(spec, headers, user) {
+        Err((status, text)) => Some(error(status, text)),
+        Ok(TokenScope::Api) => Some(error(
+            StatusCode::FORBIDDEN,
+            "This token does not have MCP access.",
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The bare MCP path has no route in 0.99.92: auth first, then 404.
+async fn mcp_root(
     State(s): State<Arc<NodeState>>,
     Path(user): Path<String>,
     headers: HeaderMap,
@@ -531,15 +601,22 @@ async fn mcp(
     if let Some(r) = fault(&s).await {
         return r;
     }
-    match user_auth(&s.spec, &headers, &user) {
-        Err((status, text)) => error(status, text),
-        Ok(TokenScope::Api) => error(
-            StatusCode::FORBIDDEN,
-            "This token does not have MCP access.",
-        ),
-        Ok(_) => axum::Json(json!({"jsonrpc": "2.0", "result": {"tools": []}, "id": null}))
-            .into_response(),
+    mcp_access(&s.spec, &headers, &user)
+        .unwrap_or_else(|| detail(StatusCode::NOT_FOUND, "Not found"))
+}
+
+async fn mcp_tools(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = fault(&s).await {
+        return r;
     }
+    if let Some(r) = mcp_access(&s.spec, &headers, &user) {
+        return r;
+    }
+    axum::Json(json!({"tools": [{"name": "list_models"}]})).into_response()
 }
 
 /// A round-robin HTTP load balancer in front of some members (any URLs, dead or

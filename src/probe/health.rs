@@ -49,6 +49,9 @@ pub struct NodeObservation {
     /// `None` when no global token is configured (the endpoint needs one).
     pub version: Option<Outcome>,
     pub models: Outcome,
+    /// `GET /api/u/{user}/providers`: 0.99.92 leaves user providers out of the
+    /// models list, so their ids come from here.
+    pub providers: Outcome,
 }
 
 /// Observes every node in scope, `cluster.concurrency` nodes at a time.
@@ -89,7 +92,8 @@ pub async fn observe_node(
     let health = join(&node.url, "/health");
     let version = join(&node.url, "/api/version");
     let models = join(&node.url, &format!("/api/u/{user}/models"));
-    let (root, health, version, models) = tokio::join!(
+    let providers = join(&node.url, &format!("/api/u/{user}/providers"));
+    let (root, health, version, models, providers) = tokio::join!(
         http.get(&root, None),
         http.get(&health, global_token),
         async {
@@ -99,6 +103,7 @@ pub async fn observe_node(
             }
         },
         http.get(&models, Some(token)),
+        http.get(&providers, Some(token)),
     );
     NodeObservation {
         name: node.name.clone(),
@@ -106,6 +111,7 @@ pub async fn observe_node(
         health,
         version,
         models,
+        providers,
     }
 }
 
@@ -206,10 +212,8 @@ fn ok_line(o: &NodeObservation) -> String {
     if let Some(v) = version_of(o) {
         parts.push(format!("AISBF {v}"));
     }
-    if let Ok(a) = &o.models
-        && let Some(ids) = model_ids(a)
-    {
-        parts.push(format!("{} models", ids.len()));
+    if let Some(ids) = user_catalogue(o) {
+        parts.push(format!("{} user routes", ids.len()));
     }
     parts.push(format!("{} ms", max_latency(o).unwrap_or(0)));
     parts.join(", ")
@@ -388,10 +392,29 @@ pub(crate) fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
     )
 }
 
-fn token_answer(outcome: &Outcome) -> Option<TokenAnswer> {
-    let a = outcome.as_ref().ok()?;
+/// The user's routes as a node lists them: model ids plus `user-provider/<id>`.
+fn user_catalogue(o: &NodeObservation) -> Option<BTreeSet<String>> {
+    let mut ids = match &o.models {
+        Ok(a) if a.status == 200 => model_ids(a)?,
+        _ => return None,
+    };
+    if let Ok(a) = &o.providers
+        && a.status == 200
+        && let Some(map) = a
+            .body
+            .json()
+            .and_then(|v| v.get("providers"))
+            .and_then(|v| v.as_object())
+    {
+        ids.extend(map.keys().map(|k| format!("user-provider/{k}")));
+    }
+    Some(ids)
+}
+
+fn token_answer(o: &NodeObservation) -> Option<TokenAnswer> {
+    let a = o.models.as_ref().ok()?;
     match a.status {
-        200 => model_ids(a).map(TokenAnswer::Accepted),
+        200 => user_catalogue(o).map(TokenAnswer::Accepted),
         401 | 403 => Some(TokenAnswer::Rejected {
             status: a.status,
             refusal: Refusal::of(a).unwrap_or(Refusal::Other),
@@ -404,7 +427,7 @@ fn token_answer(outcome: &Outcome) -> Option<TokenAnswer> {
 fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
     let answers: Vec<(&str, TokenAnswer)> = answering
         .iter()
-        .filter_map(|o| token_answer(&o.models).map(|t| (o.name.as_str(), t)))
+        .filter_map(|o| token_answer(o).map(|t| (o.name.as_str(), t)))
         .collect();
     let accepted: Vec<(&str, &BTreeSet<String>)> = answers
         .iter()
@@ -674,7 +697,8 @@ mod tests {
                 json!({"error": "Missing or invalid Authorization header."}),
             ),
             version: None,
-            models: models(&["user-provider/a/m1", "user-provider/b/m2"]),
+            models: models(&["rotation/r1", "autoselect/a1"]),
+            providers: ok(200, json!({"providers": {"p1": {}, "p2": {}}})),
         }
     }
 
@@ -718,13 +742,16 @@ mod tests {
     #[test]
     fn node_with_different_models_is_the_odd_one_out() {
         let mut c = healthy("c");
-        c.models = models(&["user-provider/a/m1"]);
+        c.models = models(&["rotation/r1"]);
+        c.providers = ok(200, json!({"providers": {"p1": {}, "p3": {}}}));
         let f = assess(&[healthy("a"), healthy("b"), c], false);
         let drift: Vec<_> = f.iter().filter(|x| x.code == Code::ModelsDiffer).collect();
         assert_eq!(drift.len(), 1);
         assert_eq!(drift[0].subject, "c");
         assert!(
-            drift[0].message.contains("missing [user-provider/b/m2]"),
+            drift[0]
+                .message
+                .contains("missing [autoselect/a1, user-provider/p2], extra [user-provider/p3]"),
             "{}",
             drift[0].message
         );

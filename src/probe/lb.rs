@@ -240,6 +240,7 @@ mod tests {
             health: models(&[]),
             version: None,
             models: if up { models(&["m"]) } else { refused() },
+            providers: models(&[]),
         }
     }
 

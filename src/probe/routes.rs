@@ -181,6 +181,17 @@ fn fails_everywhere(route: &str, failed: &[&Cell]) -> Vec<Finding> {
     let all = |p: fn(&ChatResult) -> bool| failed.iter().all(|c| p(&c.result));
 
     if all(|r| matches!(r, ChatResult::MalformedRoute { .. })) {
+        if let ChatResult::MalformedRoute { detail } = &first.result
+            && detail.contains("admin users")
+        {
+            return vec![fail(
+                route,
+                Code::RouteMalformed,
+                format!(
+                    "every node answers 400: {route:?} is a global route, which 0.99.92 serves to admin users only; call the user's own user-provider/, user-rotation/ or user-autoselect/ route instead"
+                ),
+            )];
+        }
         let hint = match aisbf::suggest_route(route) {
             Some(s) => format!(" Use {s} (or the global form with an admin token)."),
             None => " Route names are kind/name, e.g. user-rotation/NAME.".to_string(),

@@ -1,7 +1,7 @@
 //! `check token`: "a token works on one endpoint but not another".
 //!
 //! Calls the user endpoints with the configured token on every node and through
-//! the balancer: `/api/u/{user}/models`, `/mcp/u/{user}/`, and one cheap chat
+//! the balancer: `/api/u/{user}/models`, `/mcp/u/{user}/tools`, and one cheap chat
 //! completion when smoke routes are configured. Each refusal is classified with
 //! AISBF's own texts ([`crate::aisbf::Refusal`]). A token refused by some nodes
 //! only is drift on those nodes, not a credential problem.
@@ -90,7 +90,7 @@ async fn observe_target(
     route: Option<(String, String)>,
 ) -> TokenObservation {
     let models = join(base, &format!("/api/u/{user}/models"));
-    let mcp = join(base, &format!("/mcp/u/{user}/"));
+    let mcp = join(base, &format!("/mcp/u/{user}/tools"));
     let chat_url = join(base, &format!("/api/u/{user}/chat/completions"));
     let (models, mcp, chat) = tokio::join!(
         http.get(&models, Some(token)),
@@ -209,7 +209,7 @@ pub fn assess(obs: &[TokenObservation], symptom: Option<Symptom>) -> Vec<Finding
                     sev,
                     &o.target,
                     Code::TokenScopeLimited,
-                    "the token's scope is api only: /mcp/u/{user}/ refuses it (MCP clients need a token with scope mcp or both)",
+                    "the token's scope is api only: /mcp/u/{user}/tools refuses it (MCP clients need a token with scope mcp or both)",
                 ));
             }
             Some(r) if r != Refusal::NoMcpScope => {
