@@ -505,6 +505,12 @@ def cmd_up(args):
         for f in ("state.json", "doctor.toml", "dbtool.log"):
             (sd / f).unlink(missing_ok=True)
 
+    try:  # fail clearly now rather than have every node silently fall back to per-node caches
+        r = Redis()
+        r.cmd("PING")
+        r.close()
+    except Exception as e:  # noqa: BLE001
+        die(f"Redis not reachable ({e}); set AISBF_HARNESS_REDIS_HOST/PORT", 1)
     if not venv_complete(venv_dir()):
         log("venv not installed yet: running install")
         cmd_install()
