@@ -602,7 +602,8 @@ fn max_latency(o: &NodeObservation) -> Option<u64> {
     .max()
 }
 
-/// A node much slower than the median of the others (3× and at least 250 ms more).
+/// A node much slower than the median of the others (3× and at least a second
+/// more: sub-second jitter on a busy Python node is not worth a warning).
 fn latency_outliers(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
     if answering.len() < 3 {
         return;
@@ -616,7 +617,7 @@ fn latency_outliers(answering: &[&NodeObservation], findings: &mut Vec<Finding>)
         return;
     };
     for (name, l) in lat {
-        if l > median.saturating_mul(3) && l.saturating_sub(median) >= 250 {
+        if l > median.saturating_mul(3) && l.saturating_sub(median) >= 1000 {
             findings.push(Finding::new(
                 ProbeKind::Health,
                 Severity::Warn,
@@ -859,7 +860,7 @@ mod tests {
         let mut c = healthy("c");
         c.root = Ok(Answer {
             status: 200,
-            latency_ms: 900,
+            latency_ms: 1500,
             body: root().map(|a| a.body).unwrap_or(Body::Text(String::new())),
         });
         let f = assess(&[healthy("a"), healthy("b"), c], false);

@@ -3,4 +3,5 @@
 mod cli_health;
 mod config_errors;
 mod helpers;
+mod real_cluster;
 mod traffic;

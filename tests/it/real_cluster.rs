@@ -1,0 +1,431 @@
+//! The real thing: aisbf-doctor's CLI against real AISBF 0.99.92 nodes started
+//! by `tests/aisbf-cluster/cluster.py` (a venv cached in ~/.cache, one MariaDB
+//! database and one Redis prefix per cluster, torn down after each test).
+//!
+//! Each test starts one cluster with one fault injected and asserts the verdict's
+//! layer, action and culprits. A healthy cluster must be ok with exit 0.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const HARNESS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/aisbf-cluster/cluster.py"
+);
+
+/// `install` once per test process (the script also locks across processes).
+static INSTALLED: Mutex<bool> = Mutex::new(false);
+
+fn install() {
+    let mut done = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
+        return;
+    }
+    let out = Command::new("python3")
+        .args([HARNESS, "install"])
+        .output()
+        .expect("run harness install");
+    assert!(
+        out.status.success(),
+        "harness install failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    *done = true;
+}
+
+/// A running real cluster; `down` on drop, even when the test fails.
+struct RealCluster {
+    dir: tempfile::TempDir,
+    state: Value,
+}
+
+impl RealCluster {
+    fn up(fault: &str) -> RealCluster {
+        install();
+        let dir = tempfile::Builder::new()
+            .prefix("aisbf-real-")
+            .tempdir()
+            .expect("temp dir");
+        let out = Command::new("python3")
+            .args([HARNESS, "up", "--state-dir"])
+            .arg(dir.path())
+            .args(["--fault", fault])
+            .output()
+            .expect("run harness up");
+        // Read whatever state exists so Drop can clean up a half-started cluster.
+        let state = std::fs::read_to_string(dir.path().join("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null);
+        let cluster = RealCluster { dir, state };
+        assert!(
+            out.status.success(),
+            "harness up --fault {fault} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.state["env"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn secret(&self, name: &str) -> String {
+        self.state["env"][name]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("doctor.toml")).expect("doctor.toml")
+    }
+
+    fn route(&self, kind: &str) -> String {
+        self.state["routes"][kind][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Runs the CLI with this cluster's config (or a variant of it) and env,
+    /// the user token overridden by `token` when given.
+    async fn doctor(&self, config: &str, args: &[&str], token: Option<&str>) -> (Run, Value) {
+        let cfg = config_file(config);
+        let mut env = self.env();
+        if let Some(t) = token {
+            env.retain(|(k, _)| k != "AISBF_TOKEN");
+            env.push(("AISBF_TOKEN".into(), t.to_string()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let run = run_cli(&cfg, &all, &env).await;
+        let v = run.json();
+        (run, v)
+    }
+
+    /// Kills one node's process group. Python's os.killpg, not a `kill`
+    /// binary: this machine's /bin/kill is not procps and its argument rules
+    /// are unknown, and a wrong `kill -9 -N` can take down everything.
+    fn kill_node(&self, name: &str) {
+        let pgid = self.state["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+            .and_then(|n| n["pgid"].as_i64())
+            .filter(|p| *p > 1)
+            .expect("node pgid");
+        let status = Command::new("python3")
+            .args([
+                "-c",
+                &format!("import os, signal; os.killpg({pgid}, signal.SIGKILL)"),
+            ])
+            .status()
+            .expect("run python3");
+        assert!(status.success(), "could not kill {name}");
+        // Wait until the port refuses, so the next probe sees a dead node.
+        let port = self.state["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+            .and_then(|n| n["port"].as_u64())
+            .unwrap_or(0);
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{name} still accepts connections after SIGKILL");
+    }
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .args([HARNESS, "down", "--state-dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn verdict(v: &Value) -> (String, String, Value) {
+    (
+        v["verdict"]["layer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["verdict"]["action"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["verdict"]["culprits"].clone(),
+    )
+}
+
+fn problems(v: &Value) -> Vec<Value> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["severity"] != "ok")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The config without [database] and [cache]: what `check` runs need when the
+/// data-layer probes are not the point of the test.
+fn without_data_layer(config: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in config.lines() {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[database]") || line.contains("cache");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn with_routes(config: &str, routes: &[String]) -> String {
+    let quoted: Vec<String> = routes.iter().map(|r| format!("\"{r}\"")).collect();
+    let mut out = String::new();
+    for line in config.lines() {
+        if line.starts_with("smoke = ") {
+            out.push_str(&format!("smoke = [{}]\n", quoted.join(", ")));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
+    let c = RealCluster::up("none");
+    let full = c.config_text();
+
+    // No false alarms: every probe the config allows, status ok, exit 0.
+    let (run, v) = c.doctor(&full, &["diagnose"], None).await;
+    assert_eq!(run.code, 0, "healthy cluster: {}", run.stdout);
+    assert_eq!(v["status"], "ok");
+    assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+    assert_eq!(verdict(&v), ("none".into(), "none".into(), json!([])));
+
+    let cfg = without_data_layer(&full);
+    // An mcp-only token on /api, another user's token, and a global token: credentials.
+    for (var, reason) in [
+        ("AISBF_MCP_TOKEN", "scope is mcp only"),
+        ("AISBF_BOB_TOKEN", "username mismatch"),
+        ("AISBF_GLOBAL_TOKEN", "global token was used on a user path"),
+    ] {
+        let (run, v) = c
+            .doctor(&cfg, &["check", "token"], Some(&c.secret(var)))
+            .await;
+        assert_eq!(run.code, 2, "{var}");
+        assert_eq!(
+            verdict(&v),
+            ("auth".into(), "fix_credentials".into(), json!(["token"])),
+            "{var}"
+        );
+        assert!(
+            v["verdict"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(reason),
+            "{var}: {v}"
+        );
+    }
+    // An api-only token works on /api: ok, with its scope noted.
+    let (run, v) = c
+        .doctor(
+            &cfg,
+            &["check", "token"],
+            Some(&c.secret("AISBF_API_TOKEN")),
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        codes(&v, "aisbf-1").contains(&"token_scope_limited".to_string()),
+        "{v}"
+    );
+
+    // A route whose provider is gone fails on every node: edit routes.
+    let gone = c.route("provider_gone");
+    let routes_cfg = with_routes(&cfg, &[c.route("ok"), gone.clone()]);
+    let (run, v) = c.doctor(&routes_cfg, &["check", "routes"], None).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        ("provider".into(), "edit_routes".into(), json!([gone]))
+    );
+
+    // The colon form from older runbooks is a malformed name, not a down route.
+    let colon = c.route("malformed");
+    let (run, v) = c
+        .doctor(
+            &with_routes(&cfg, &[colon.clone()]),
+            &["check", "routes"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        verdict(&v),
+        ("route".into(), "edit_routes".into(), json!([colon]))
+    );
+
+    // Finally a node dies: the failure follows it.
+    c.kill_node("aisbf-2");
+    let (run, v) = c.doctor(&cfg, &["check", "health"], None).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        verdict(&v),
+        (
+            "node".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_stopped_node_is_the_culprit() {
+    let c = RealCluster::up("node-stopped");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        verdict(&v),
+        (
+            "node".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+    assert_eq!(codes(&v, "aisbf-2"), vec!["node_unreachable"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_balancer_with_a_dead_member_is_the_balancer() {
+    let c = RealCluster::up("balancer-dead-member");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["diagnose", "--symptom", "every-other-request-fails"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        (
+            "balancer".into(),
+            "edit_infrastructure".into(),
+            json!(["balancer"])
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
+    let c = RealCluster::up("node-sqlite");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        verdict(&v),
+        (
+            "auth".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+    let (_, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "token"],
+            None,
+        )
+        .await;
+    assert_eq!(
+        verdict(&v),
+        (
+            "auth".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_version_drift_is_a_warning_on_that_node() {
+    let c = RealCluster::up("node-version-drift");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(v["status"], "warn");
+    assert_eq!(
+        verdict(&v),
+        (
+            "node".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_global_config_drift_names_the_node() {
+    let c = RealCluster::up("node-global-config-drift");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        verdict(&v),
+        (
+            "node".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        )
+    );
+    assert_eq!(codes(&v, "aisbf-2"), vec!["global_config_differs"]);
+}
