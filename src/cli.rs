@@ -54,6 +54,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Show the incident memory: incidents and open follow-ups.
+    Incidents {
+        #[command(subcommand)]
+        what: Option<IncidentsCommand>,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -66,6 +71,17 @@ fn parse_symptom(s: &str) -> Result<Symptom, String> {
         let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown symptom {s:?}; one of: {}", all.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// Recent incidents and every open follow-up (the default).
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One incident with its follow-ups.
+    Show { id: i64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -128,6 +144,17 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format } => demo(format).await,
+        Command::Incidents { what } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            incidents(
+                &config,
+                what.unwrap_or(IncidentsCommand::List { limit: 20 }),
+            )
+            .await
+        }
         Command::Diagnose { symptom, format } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -160,6 +187,62 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The store the config names, or the default SQLite file.
+pub fn store_url(config: &Config) -> crate::secret::Secret {
+    config
+        .store
+        .as_ref()
+        .map(|s| s.url.clone())
+        .unwrap_or_else(|| crate::secret::Secret::new(crate::store::DEFAULT_URL))
+}
+
+async fn incidents(config: &Config, what: IncidentsCommand) -> ExitCode {
+    let store = match crate::store::Store::open(&store_url(config)).await {
+        Ok(s) => s,
+        Err(e) => return unknown(config.redactor().scrub(&e.to_string())),
+    };
+    let text = match what {
+        IncidentsCommand::List { limit } => {
+            let listed = store.incidents(limit.clamp(1, 1000)).await;
+            let open = store.open_follow_ups_of(None).await;
+            match (listed, open) {
+                (Ok(i), Ok(f)) => render::incidents::list(&i, &f),
+                (Err(e), _) | (_, Err(e)) => return unknown(e),
+            }
+        }
+        IncidentsCommand::Show { id } => match store.incident(id).await {
+            Ok(Some(i)) => match store.follow_ups_of_incident(id).await {
+                Ok(f) => render::incidents::show(&i, &f),
+                Err(e) => return unknown(e),
+            },
+            Ok(None) => return unknown(format!("no incident #{id}")),
+            Err(e) => return unknown(e),
+        },
+    };
+    out(text.trim_end());
+    ExitCode::SUCCESS
+}
+
+/// Records a CLI run when the config has a `[store]` section; a store that
+/// cannot be written never costs the operator the verdict.
+async fn record(config: &Config, kinds: &[ProbeKind], report: &Report) {
+    let Some(sc) = &config.store else {
+        return;
+    };
+    let result = async {
+        let store = crate::store::Store::open(&sc.url).await?;
+        let id = store.start_run(&config.cluster.name, "cli", kinds).await?;
+        store.finish_run(id, report).await?;
+        let cluster = &config.cluster.name;
+        store.repair_follow_ups(cluster, report).await?;
+        Ok::<_, crate::store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %config.redactor().scrub(&e.to_string()), "run not recorded");
+    }
+}
+
 async fn check(config: Config, kinds: &[ProbeKind], scope: Scope, format: Format) -> ExitCode {
     if let Err(e) = engine::validate_scope(&config, &scope) {
         return unknown(e);
@@ -172,8 +255,10 @@ async fn check(config: Config, kinds: &[ProbeKind], scope: Scope, format: Format
             ));
         }
     }
-    match engine::run(Arc::new(config), kinds, scope).await {
+    let config = Arc::new(config);
+    match engine::run(config.clone(), kinds, scope).await {
         Ok(report) => {
+            record(&config, kinds, &report).await;
             print_report(&report, format);
             ExitCode::from(exit_code(report.status))
         }

@@ -33,6 +33,16 @@ pub struct Config {
     pub cache: Option<Cache>,
     pub routes: Option<Routes>,
     pub lb: Lb,
+    /// `[store]`; `None` when the section is absent (the bot then uses the
+    /// default SQLite file, and CLI runs are not recorded).
+    pub store: Option<StoreConfig>,
+}
+
+/// `[store]`: where runs, incidents and follow-ups are kept.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://path` or `mysql://...`; may hold a password.
+    pub url: Secret,
 }
 
 /// `[lb]`: how the balancer probe samples the balancer.
@@ -108,6 +118,10 @@ impl Config {
             out.push(cache.url.clone());
             out.extend(url_password(cache.url.expose()));
         }
+        if let Some(store) = &self.store {
+            out.push(store.url.clone());
+            out.extend(url_password(store.url.expose()));
+        }
         out
     }
 
@@ -144,6 +158,13 @@ struct RawConfig {
     cache: Option<RawCache>,
     routes: Option<RawRoutes>,
     lb: Option<RawLb>,
+    store: Option<RawStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -438,8 +459,24 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
         },
         None => Lb::default(),
     };
+    let store = raw
+        .store
+        .map(|st| {
+            let scheme = st.url.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "sqlite" | "mysql" | "mariadb") {
+                return Err(
+                    "key `store.url`: must start with sqlite://, mysql:// or mariadb://"
+                        .to_string(),
+                );
+            }
+            Ok(StoreConfig {
+                url: Secret::new(st.url),
+            })
+        })
+        .transpose()?;
     Ok(Config {
         lb,
+        store,
         cluster: Cluster {
             name: c.name,
             user: c.user,

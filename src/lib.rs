@@ -16,4 +16,5 @@ pub mod http;
 pub mod probe;
 pub mod render;
 pub mod secret;
+pub mod store;
 pub mod verdict;

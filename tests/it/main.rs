@@ -4,4 +4,5 @@ mod cli_health;
 mod config_errors;
 mod helpers;
 mod real_cluster;
+mod store;
 mod traffic;

@@ -282,7 +282,7 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
     let colon = c.route("malformed");
     let (run, v) = c
         .doctor(
-            &with_routes(&cfg, &[colon.clone()]),
+            &with_routes(&cfg, std::slice::from_ref(&colon)),
             &["check", "routes"],
             None,
         )
