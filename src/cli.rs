@@ -45,6 +45,9 @@ pub enum Command {
         routes: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also write a PNG bar chart of per-node latencies (health probe).
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
     },
     /// Run every probe the config allows and give one verdict.
     Diagnose {
@@ -63,6 +66,9 @@ pub enum Command {
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also write a PNG bar chart of the demo nodes' latencies.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
     },
 }
 
@@ -143,7 +149,7 @@ fn print_report(report: &Report, format: Format) {
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Demo { format } => demo(format).await,
+        Command::Demo { format, chart } => demo(format, chart).await,
         Command::Incidents { what } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -165,13 +171,14 @@ pub async fn run(cli: Cli) -> ExitCode {
                 symptom,
                 ..Scope::default()
             };
-            check(config, &kinds, scope, format).await
+            check(config, &kinds, scope, format, None).await
         }
         Command::Check {
             probe,
             nodes,
             routes,
             format,
+            chart,
         } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -182,7 +189,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 routes,
                 symptom: None,
             };
-            check(config, &[probe.into()], scope, format).await
+            check(config, &[probe.into()], scope, format, chart).await
         }
     }
 }
@@ -223,6 +230,13 @@ async fn incidents(config: &Config, what: IncidentsCommand) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn write_chart(report: &Report, path: &std::path::Path) -> Result<(), String> {
+    match render::chart::latency_png(report)? {
+        Some(png) => std::fs::write(path, png).map_err(|e| e.to_string()),
+        None => Err("no node latency was measured".into()),
+    }
+}
+
 /// Records a CLI run when the config has a `[store]` section; a store that
 /// cannot be written never costs the operator the verdict.
 async fn record(config: &Config, kinds: &[ProbeKind], report: &Report) {
@@ -243,7 +257,13 @@ async fn record(config: &Config, kinds: &[ProbeKind], report: &Report) {
     }
 }
 
-async fn check(config: Config, kinds: &[ProbeKind], scope: Scope, format: Format) -> ExitCode {
+async fn check(
+    config: Config,
+    kinds: &[ProbeKind],
+    scope: Scope,
+    format: Format,
+    chart: Option<PathBuf>,
+) -> ExitCode {
     if let Err(e) = engine::validate_scope(&config, &scope) {
         return unknown(e);
     }
@@ -259,6 +279,11 @@ async fn check(config: Config, kinds: &[ProbeKind], scope: Scope, format: Format
     match engine::run(config.clone(), kinds, scope).await {
         Ok(report) => {
             record(&config, kinds, &report).await;
+            if let Some(path) = chart
+                && let Err(e) = write_chart(&report, &path)
+            {
+                return unknown(format!("cannot write chart {}: {e}", path.display()));
+            }
             print_report(&report, format);
             ExitCode::from(exit_code(report.status))
         }
@@ -266,9 +291,14 @@ async fn check(config: Config, kinds: &[ProbeKind], scope: Scope, format: Format
     }
 }
 
-async fn demo(format: Format) -> ExitCode {
+async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
     match crate::demo::run().await {
         Ok(report) => {
+            if let Some(path) = chart
+                && let Err(e) = write_chart(&report, &path)
+            {
+                return unknown(format!("cannot write chart {}: {e}", path.display()));
+            }
             print_report(&report, format);
             if format == Format::Text {
                 out("");

@@ -62,6 +62,9 @@ pub struct Report {
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     pub elapsed_ms: u64,
+    /// How long each probe took (for metrics; not part of the JSON contract).
+    #[serde(skip)]
+    pub timings: Vec<(ProbeKind, u64)>,
 }
 
 impl Report {
@@ -78,6 +81,7 @@ impl Report {
             verdict: verdict::decide(&findings, symptom),
             findings,
             elapsed_ms,
+            timings: Vec::new(),
         }
     }
 }
@@ -145,20 +149,29 @@ pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyh
 /// Runs the probes concurrently; a probe still running at the deadline is
 /// dropped and reported as [`Code::ProbeDeadline`].
 pub async fn run_probes(ctx: &ProbeContext, kinds: &[ProbeKind]) -> Vec<Finding> {
+    run_timed(ctx, kinds).await.0
+}
+
+async fn run_timed(
+    ctx: &ProbeContext,
+    kinds: &[ProbeKind],
+) -> (Vec<Finding>, Vec<(ProbeKind, u64)>) {
     let runs = kinds.iter().map(|&kind| {
         let probe = probe::for_kind(kind);
         let span = tracing::info_span!("probe", probe = kind.as_str());
         async move {
             if let Err(needs) = probe.requires(&ctx.config) {
-                return vec![Finding::new(
+                let skipped = vec![Finding::new(
                     kind,
                     Severity::Warn,
                     kind.as_str(),
                     Code::ProbeNotConfigured,
                     format!("skipped: needs {needs} in the config"),
                 )];
+                return (skipped, None);
             }
-            match tokio::time::timeout(ctx.remaining(), probe.run(ctx)).await {
+            let started = Instant::now();
+            let findings = match tokio::time::timeout(ctx.remaining(), probe.run(ctx)).await {
                 Ok(findings) => findings,
                 Err(_) => vec![Finding::new(
                     kind,
@@ -171,11 +184,19 @@ pub async fn run_probes(ctx: &ProbeContext, kinds: &[ProbeKind]) -> Vec<Finding>
                         ctx.config.cluster.deadline_ms
                     ),
                 )],
-            }
+            };
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            (findings, Some((kind, took)))
         }
         .instrument(span)
     });
-    join_all(runs).await.into_iter().flatten().collect()
+    let mut findings = Vec::new();
+    let mut timings = Vec::new();
+    for (f, t) in join_all(runs).await {
+        findings.extend(f);
+        timings.extend(t);
+    }
+    (findings, timings)
 }
 
 /// Keeps one finding per (subject, code): probes that share a request (health

@@ -162,6 +162,10 @@ pub struct Finding {
     pub subject: String,
     pub code: Code,
     pub message: String,
+    /// The subject's latency when the probe measured one (for charts and
+    /// metrics; not part of the JSON contract).
+    #[serde(skip)]
+    pub latency_ms: Option<u64>,
 }
 
 impl Finding {
@@ -178,6 +182,13 @@ impl Finding {
             subject: subject.into(),
             code,
             message: message.into(),
+            latency_ms: None,
         }
+    }
+
+    /// The same finding with a measured latency attached.
+    pub fn with_latency(mut self, latency_ms: Option<u64>) -> Self {
+        self.latency_ms = latency_ms;
+        self
     }
 }

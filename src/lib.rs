@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fake;
 pub mod finding;
 pub mod http;
+pub mod metrics;
 pub mod probe;
 pub mod render;
 pub mod secret;

@@ -204,6 +204,12 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
             ));
         }
     }
+    // Every finding about a node carries its latency, for charts and metrics.
+    for f in &mut findings {
+        if let Some(o) = obs.iter().find(|o| o.name == f.subject) {
+            f.latency_ms = max_latency(o);
+        }
+    }
     order_by_node(obs, findings)
 }
 

@@ -1,5 +1,6 @@
 //! Pure renderers: a [`Report`](crate::engine::Report) in, text out.
 
+pub mod chart;
 pub mod incidents;
 pub mod markdown;
 pub mod text;

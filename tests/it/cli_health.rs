@@ -249,3 +249,16 @@ async fn demo_command_runs_with_no_config_and_names_the_drifted_node() {
         serde_json::json!(["aisbf-3"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_option_writes_a_png_of_node_latencies() {
+    let cluster = FakeCluster::demo().await.expect("start");
+    let cfg = config_file(&cluster.config_toml("AISBF_TOKEN", None, 1000));
+    let png = cfg.dir.path().join("latency.png");
+    let png_arg = png.display().to_string();
+    let run = run_cli(&cfg, &["check", "health", "--chart", &png_arg], &demo_env()).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let bytes = std::fs::read(&png).expect("chart written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 1000, "a real image, not an empty file");
+}

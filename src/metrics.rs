@@ -1,0 +1,254 @@
+//! Prometheus metrics for `serve`: probe durations, findings by layer and
+//! severity, node up/down, Discord posts, leader status. Text format on
+//! `GET /metrics` of `[metrics] listen`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::Report;
+use crate::finding::{Code, Severity};
+use crate::verdict::rule_for;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabel {
+    probe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    layer: String,
+    severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    cluster: String,
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// The bot's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    probe_duration: Family<ProbeLabel, Histogram>,
+    findings: Family<FindingLabels, Counter>,
+    node_up: Family<NodeLabel, Gauge>,
+    discord_posts: Family<OutcomeLabel, Counter>,
+    leader: Gauge,
+    runs: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("aisbf_doctor");
+        let probe_duration = Family::<ProbeLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 12))
+        });
+        registry.register(
+            "probe_duration_seconds",
+            "How long each probe took",
+            probe_duration.clone(),
+        );
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "Findings reported, by layer and severity",
+            findings.clone(),
+        );
+        let node_up = Family::<NodeLabel, Gauge>::default();
+        registry.register(
+            "node_up",
+            "1 when the node answered the last health probe, 0 when it did not",
+            node_up.clone(),
+        );
+        let discord_posts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "discord_posts",
+            "Messages posted to Discord, by outcome",
+            discord_posts.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the watch lease",
+            leader.clone(),
+        );
+        let runs = Counter::default();
+        registry.register("runs", "Probe runs finished", runs.clone());
+        Self {
+            registry: Arc::new(registry),
+            probe_duration,
+            findings,
+            node_up,
+            discord_posts,
+            leader,
+            runs,
+        }
+    }
+
+    /// Records what a finished run saw.
+    pub fn observe(&self, report: &Report) {
+        self.runs.inc();
+        for (probe, ms) in &report.timings {
+            self.probe_duration
+                .get_or_create(&ProbeLabel {
+                    probe: probe.as_str().to_string(),
+                })
+                .observe(*ms as f64 / 1000.0);
+        }
+        for f in &report.findings {
+            let layer = serde_json::to_value(rule_for(f.code).layer)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            self.findings
+                .get_or_create(&FindingLabels {
+                    layer,
+                    severity: f.severity.as_str().to_string(),
+                })
+                .inc();
+            let up = match f.code {
+                Code::NodeOk => Some(1),
+                Code::NodeUnreachable
+                | Code::NodeTimeout
+                | Code::NodeServerError
+                | Code::NodeBadAnswer
+                    if f.severity == Severity::Fail =>
+                {
+                    Some(0)
+                }
+                _ => None,
+            };
+            if let Some(up) = up {
+                self.node_up
+                    .get_or_create(&NodeLabel {
+                        cluster: report.cluster.clone(),
+                        node: f.subject.clone(),
+                    })
+                    .set(up);
+            }
+        }
+    }
+
+    pub fn discord_post(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.discord_posts
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            return String::new();
+        }
+        out
+    }
+
+    /// `GET /metrics`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(self.clone())
+    }
+}
+
+async fn metrics(State(m): State<Metrics>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Finding, ProbeKind};
+
+    #[test]
+    fn a_report_moves_node_gauges_findings_and_durations() {
+        let m = Metrics::new();
+        let mut report = Report::from_findings(
+            "prod",
+            vec![
+                Finding::new(
+                    ProbeKind::Health,
+                    Severity::Ok,
+                    "aisbf-1",
+                    Code::NodeOk,
+                    "up",
+                ),
+                Finding::new(
+                    ProbeKind::Health,
+                    Severity::Fail,
+                    "aisbf-2",
+                    Code::NodeUnreachable,
+                    "down",
+                ),
+            ],
+            None,
+            10,
+        );
+        report.timings = vec![(ProbeKind::Health, 120)];
+        m.observe(&report);
+        m.discord_post(true);
+        m.set_leader(true);
+        let text = m.render();
+        assert!(
+            text.contains("aisbf_doctor_node_up{cluster=\"prod\",node=\"aisbf-1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aisbf_doctor_node_up{cluster=\"prod\",node=\"aisbf-2\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aisbf_doctor_findings_total{layer=\"node\",severity=\"fail\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aisbf_doctor_probe_duration_seconds_count{probe=\"health\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aisbf_doctor_discord_posts_total{outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("aisbf_doctor_leader 1"), "{text}");
+    }
+}
