@@ -3,6 +3,7 @@
 mod cli_health;
 mod config_errors;
 mod helpers;
+mod lease;
 mod real_cluster;
 mod store;
 mod traffic;

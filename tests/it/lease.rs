@@ -1,0 +1,73 @@
+//! The leader lease against a real Redis.
+
+use std::time::Duration;
+
+use aisbf_doctor::lease::Lease;
+use aisbf_doctor::secret::Secret;
+
+fn redis_url() -> Secret {
+    Secret::new("redis://127.0.0.1:6379/0")
+}
+
+/// Deletes the test's keys when dropped.
+struct Keys(String);
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "DEL",
+                &self.0,
+                &format!("{}:fence", self.0),
+            ])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn one_replica_leads_and_another_takes_over_after_the_lease_lapses() {
+    let key = format!("aisbf-doctor-test:lease:{}", std::process::id());
+    let _cleanup = Keys(key.clone());
+    let ttl = Duration::from_millis(400);
+    let mut a = Lease::connect(&redis_url(), &key, "replica-a", ttl)
+        .await
+        .expect("a");
+    let mut b = Lease::connect(&redis_url(), &key, "replica-b", ttl)
+        .await
+        .expect("b");
+
+    assert!(a.tick().await.expect("a tick"), "a takes the free lease");
+    assert!(
+        !b.tick().await.expect("b tick"),
+        "b cannot while a holds it"
+    );
+    assert!(a.still_leader().await.expect("a check"));
+    // Renewal keeps it past the original TTL.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(a.tick().await.expect("renew"));
+        assert!(!b.tick().await.expect("b waits"));
+    }
+    let a_fence = a.fence().expect("fence");
+
+    // a stops renewing (paused, killed): after one lease b takes over...
+    tokio::time::sleep(ttl + Duration::from_millis(150)).await;
+    assert!(b.tick().await.expect("b takes over"));
+    assert!(b.fence().expect("b fence") > a_fence, "fence moves forward");
+    // ...and a, waking up, is fenced off before it can post.
+    assert!(!a.still_leader().await.expect("a fenced"));
+    assert!(!a.tick().await.expect("a cannot renew"));
+    b.release().await.expect("release");
+    assert!(a.tick().await.expect("a again after release"));
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_an_error_not_a_hang() {
+    let url = Secret::new("redis://127.0.0.1:1/0");
+    let started = std::time::Instant::now();
+    let r = Lease::connect(&url, "k", "h", Duration::from_secs(1)).await;
+    assert!(r.is_err());
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
