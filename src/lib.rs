@@ -6,6 +6,7 @@
 //! and the chat edge do I/O.
 
 pub mod aisbf;
+pub mod announce;
 pub mod cli;
 pub mod config;
 pub mod demo;
