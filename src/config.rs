@@ -36,6 +36,34 @@ pub struct Config {
     /// `[store]`; `None` when the section is absent (the bot then uses the
     /// default SQLite file, and CLI runs are not recorded).
     pub store: Option<StoreConfig>,
+    /// `[watch]`: the schedule `watch` (and `serve`) runs; `None` when absent.
+    pub watch: Option<WatchConfig>,
+    /// `[metrics]`: where the Prometheus endpoint listens; `None` when absent.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[watch]`: probes run on a schedule, changes announced once.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// Time between runs.
+    pub every: std::time::Duration,
+    /// Which probes each run covers.
+    pub probes: Vec<crate::finding::ProbeKind>,
+    /// Runs a new state must hold before it is announced.
+    pub confirm: u32,
+    /// How long the leader lease lasts without renewal.
+    pub lease_ttl: std::time::Duration,
+    /// Redis for the leader lease; `[cache] url` when not set; no lease (a
+    /// single replica) when neither is.
+    pub redis_url: Option<Secret>,
+    /// How often an open follow-up is reminded in its incident thread.
+    pub remind_every: std::time::Duration,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
 }
 
 /// `[store]`: where runs, incidents and follow-ups are kept.
@@ -122,6 +150,10 @@ impl Config {
             out.push(store.url.clone());
             out.extend(url_password(store.url.expose()));
         }
+        if let Some(url) = self.watch.as_ref().and_then(|w| w.redis_url.as_ref()) {
+            out.push(url.clone());
+            out.extend(url_password(url.expose()));
+        }
         out
     }
 
@@ -159,6 +191,46 @@ struct RawConfig {
     routes: Option<RawRoutes>,
     lb: Option<RawLb>,
     store: Option<RawStore>,
+    watch: Option<RawWatch>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    #[serde(default = "default_every")]
+    every: String,
+    #[serde(default = "default_watch_probes")]
+    probes: Vec<String>,
+    #[serde(default = "default_confirm")]
+    confirm: u32,
+    #[serde(default = "default_lease_ttl")]
+    lease_ttl: String,
+    redis_url: Option<String>,
+    #[serde(default = "default_remind_every")]
+    remind_every: String,
+}
+
+fn default_every() -> String {
+    "60s".into()
+}
+fn default_watch_probes() -> Vec<String> {
+    vec!["health".into()]
+}
+fn default_confirm() -> u32 {
+    2
+}
+fn default_lease_ttl() -> String {
+    "15s".into()
+}
+fn default_remind_every() -> String {
+    "24h".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -474,9 +546,30 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
             })
         })
         .transpose()?;
+    let cache_url = cache.as_ref().map(|c| c.url.clone());
+    let watch = raw
+        .watch
+        .map(|w| validate_watch(w, cache_url))
+        .transpose()?;
+    let metrics = raw
+        .metrics
+        .map(|m| {
+            m.listen
+                .parse::<std::net::SocketAddr>()
+                .map(|listen| MetricsConfig { listen })
+                .map_err(|_| {
+                    format!(
+                        "key `metrics.listen`: must be an address and port like \"127.0.0.1:9464\", got {:?}",
+                        m.listen
+                    )
+                })
+        })
+        .transpose()?;
     Ok(Config {
         lb,
         store,
+        watch,
+        metrics,
         cluster: Cluster {
             name: c.name,
             user: c.user,
@@ -491,6 +584,65 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
         database,
         cache,
         routes,
+    })
+}
+
+fn validate_watch(w: RawWatch, cache_url: Option<Secret>) -> Result<WatchConfig, String> {
+    let duration = |key: &str, raw: &str| {
+        let d = crate::watch::parse_every(raw).map_err(|e| format!("key `watch.{key}`: {e}"))?;
+        if d.is_zero() {
+            return Err(format!("key `watch.{key}`: must be greater than 0"));
+        }
+        Ok(d)
+    };
+    let every = duration("every", &w.every)?;
+    let lease_ttl = duration("lease_ttl", &w.lease_ttl)?;
+    let remind_every = duration("remind_every", &w.remind_every)?;
+    if lease_ttl < std::time::Duration::from_millis(300) {
+        return Err("key `watch.lease_ttl`: must be at least 300ms".into());
+    }
+    if w.probes.is_empty() {
+        return Err("key `watch.probes`: name at least one probe".into());
+    }
+    let mut probes = Vec::with_capacity(w.probes.len());
+    for (i, name) in w.probes.iter().enumerate() {
+        let Some(kind) = crate::finding::ProbeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+        else {
+            let all: Vec<&str> = crate::finding::ProbeKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            return Err(format!(
+                "key `watch.probes[{i}]`: unknown probe {name:?}; one of: {}",
+                all.join(", ")
+            ));
+        };
+        if !probes.contains(&kind) {
+            probes.push(kind);
+        }
+    }
+    if w.confirm == 0 || w.confirm > 100 {
+        return Err("key `watch.confirm`: must be between 1 and 100".into());
+    }
+    let redis_url = match w.redis_url {
+        Some(u) => {
+            let scheme = u.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "redis" | "rediss") {
+                return Err("key `watch.redis_url`: must start with redis:// or rediss://".into());
+            }
+            Some(Secret::new(u))
+        }
+        None => cache_url,
+    };
+    Ok(WatchConfig {
+        every,
+        probes,
+        confirm: w.confirm,
+        lease_ttl,
+        redis_url,
+        remind_every,
     })
 }
 
@@ -653,6 +805,59 @@ url = "http://127.0.0.1:17765"
         let c = parse(&text, &env).expect("valid");
         let r = c.redactor();
         assert_eq!(r.scrub("pw is p@ss and tok-secret"), "pw is *** and ***");
+    }
+
+    #[test]
+    fn watch_section_defaults_and_falls_back_to_the_cache_url() {
+        let text = format!(
+            "{MINIMAL}[cache]\nurl = \"redis://127.0.0.1:6379/0\"\n[watch]\nprobes = [\"health\", \"token\"]\n[metrics]\nlisten = \"127.0.0.1:9464\"\n"
+        );
+        let c = parse(&text, &env).expect("valid");
+        let w = c.watch.expect("watch");
+        assert_eq!(w.every, std::time::Duration::from_secs(60));
+        assert_eq!(w.confirm, 2);
+        assert_eq!(w.lease_ttl, std::time::Duration::from_secs(15));
+        assert_eq!(
+            w.probes,
+            vec![
+                crate::finding::ProbeKind::Health,
+                crate::finding::ProbeKind::Token
+            ]
+        );
+        assert_eq!(
+            w.redis_url.map(|u| u.expose().to_string()).as_deref(),
+            Some("redis://127.0.0.1:6379/0")
+        );
+        assert_eq!(
+            c.metrics.expect("metrics").listen.to_string(),
+            "127.0.0.1:9464"
+        );
+    }
+
+    #[test]
+    fn watch_and_metrics_errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[watch]\nprobes = [\"helth\"]\n",
+                "key `watch.probes[0]`: unknown probe \"helth\"",
+            ),
+            ("[watch]\nevery = \"soon\"\n", "key `watch.every`"),
+            ("[watch]\nconfirm = 0\n", "key `watch.confirm`"),
+            ("[watch]\nlease_ttl = \"1ms\"\n", "key `watch.lease_ttl`"),
+            (
+                "[watch]\nredis_url = \"http://x\"\n",
+                "key `watch.redis_url`",
+            ),
+            ("[watch]\nevry = \"1s\"\n", "unknown field `evry`"),
+            (
+                "[metrics]\nlisten = \"localhost\"\n",
+                "key `metrics.listen`",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let p = problem(&format!("{MINIMAL}{extra}"));
+            assert!(p.contains(expected), "expected {expected:?} in {p:?}");
+        }
     }
 
     #[test]
