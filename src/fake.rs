@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -164,6 +164,8 @@ impl FakeNodeSpec {
 struct NodeState {
     spec: FakeNodeSpec,
     requests: AtomicU64,
+    /// Runtime switch: answer every request with a bare 500 (watch-mode tests).
+    failing: AtomicBool,
 }
 
 /// A running fake node.
@@ -182,6 +184,12 @@ impl FakeNode {
     /// How many requests this node has answered (or started to).
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Flips the node between its spec and a node that answers every request
+    /// with a bare 500, while it keeps running (for watch-mode tests).
+    pub fn set_failing(&self, failing: bool) {
+        self.state.failing.store(failing, Ordering::Relaxed);
     }
 
     /// Stops listening: later connections are refused.
@@ -206,6 +214,7 @@ pub async fn start_node(spec: FakeNodeSpec) -> std::io::Result<FakeNode> {
     let state = Arc::new(NodeState {
         spec,
         requests: AtomicU64::new(0),
+        failing: AtomicBool::new(false),
     });
     let app = router(state.clone());
     let handle = tokio::spawn(async move {
@@ -308,6 +317,9 @@ fn now() -> u64 {
 /// Applies the node's behaviour and delay; `Some` when the behaviour answers instead.
 async fn fault(state: &NodeState) -> Option<Response> {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    if state.failing.load(Ordering::Relaxed) {
+        return Some((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
+    }
     if !state.spec.delay.is_zero() {
         tokio::time::sleep(state.spec.delay).await;
     }
