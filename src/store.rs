@@ -570,3 +570,68 @@ fn url_secret(raw: &str) -> Secret {
         .map(Secret::new)
         .unwrap_or_default()
 }
+
+/// Watch mode's shared state (see `watch_runner`): one row per cluster.
+impl Store {
+    /// The watch state last written for `cluster`, if any.
+    pub async fn watch_state(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<crate::watch::WatchState>, StoreError> {
+        let row = sqlx::query("SELECT state FROM watch_state WHERE cluster = ?")
+            .bind(cluster)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text: String = row.try_get("state").map_err(query_err)?;
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            StoreError::Query(format!("watch state of {cluster:?} is unreadable: {e}"))
+        })
+    }
+
+    /// Writes the watch state of `cluster` unless a leader with a newer lease
+    /// fence already wrote it; returns whether it was written.
+    pub async fn save_watch_state(
+        &self,
+        cluster: &str,
+        state: &crate::watch::WatchState,
+        fence: i64,
+    ) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(state)
+            .map_err(|e| StoreError::Query(format!("cannot encode the watch state: {e}")))?;
+        if text.len() >= MAX_TEXT {
+            return Err(StoreError::Query(
+                "watch state too large (too many culprits)".into(),
+            ));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO watch_state (cluster, state, fence, updated_at_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(clip(cluster))
+        .bind(&text)
+        .bind(fence)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => return Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => return Err(query_err(e)),
+        }
+        let r = sqlx::query(
+            "UPDATE watch_state SET state = ?, fence = ?, updated_at_ms = ? WHERE cluster = ? AND fence <= ?",
+        )
+        .bind(&text)
+        .bind(fence)
+        .bind(now_ms())
+        .bind(cluster)
+        .bind(fence)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
