@@ -62,6 +62,13 @@ pub enum Command {
         #[command(subcommand)]
         what: Option<IncidentsCommand>,
     },
+    /// Run the `[watch]` probes on a schedule and print one line per change
+    /// of state (new failure, escalation, recovery, follow-up reminder).
+    Watch {
+        /// One scheduled run, then exit (for cron).
+        #[arg(long)]
+        once: bool,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -150,6 +157,13 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format, chart } => demo(format, chart).await,
+        Command::Watch { once } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            watch(config, once).await
+        }
         Command::Incidents { what } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -308,5 +322,74 @@ async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => unknown(format!("demo failed: {e}")),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn watch(config: Config, once: bool) -> ExitCode {
+    use crate::watch_runner::{self, Runner, StdoutAnnouncer};
+    if config.watch.is_none() {
+        return unknown("watch needs a [watch] section in the config");
+    }
+    let redactor = config.redactor();
+    let store = match crate::store::Store::open(&store_url(&config)).await {
+        Ok(s) => s,
+        Err(e) => return unknown(redactor.scrub(&e.to_string())),
+    };
+    let metrics = crate::metrics::Metrics::new();
+    let announcer = Arc::new(StdoutAnnouncer::default());
+    let config = Arc::new(config);
+    if once {
+        let runner = match Runner::new(config, store, announcer, metrics).await {
+            Ok(r) => r,
+            Err(e) => return unknown(e),
+        };
+        let result = runner.tick().await;
+        runner.release().await;
+        return match result {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => unknown(e),
+        };
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(m) = &config.metrics
+        && let Err(e) =
+            crate::metrics::serve(m.listen, metrics.clone(), stopped(stop_rx.clone())).await
+    {
+        return unknown(format!("cannot listen on {} for metrics: {e}", m.listen));
+    }
+    let result = watch_runner::run(config, store, announcer, metrics, async move {
+        terminated().await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => unknown(e),
     }
 }

@@ -22,3 +22,4 @@ pub mod secret;
 pub mod store;
 pub mod verdict;
 pub mod watch;
+pub mod watch_runner;

@@ -195,6 +195,33 @@ async fn metrics(State(m): State<Metrics>) -> Response {
         .into_response()
 }
 
+impl Metrics {
+    /// `GET /metrics` and `GET /healthz` (always `ok` while the process serves).
+    pub fn app(&self) -> Router {
+        self.router().route("/healthz", get(|| async { "ok\n" }))
+    }
+}
+
+/// Serves [`Metrics::app`] on `listen` until `shutdown` resolves: what
+/// `[metrics] listen` starts in `watch` and `serve`. A port that cannot be
+/// bound is an error before anything is served.
+pub async fn serve(
+    listen: std::net::SocketAddr,
+    metrics: Metrics,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let app = metrics.app();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "metrics endpoint stopped");
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
