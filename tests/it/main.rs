@@ -7,3 +7,4 @@ mod lease;
 mod real_cluster;
 mod store;
 mod traffic;
+mod watch;

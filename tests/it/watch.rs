@@ -1,0 +1,501 @@
+//! Watch mode against real MariaDB and Redis: flapping, restarts, follow-up
+//! reminders and two replicas with a leader killed mid-incident.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aisbf_doctor::announce::{AnnounceError, Announcement, Announcer};
+use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec};
+use aisbf_doctor::metrics::Metrics;
+use aisbf_doctor::secret::Secret;
+use aisbf_doctor::store::{Store, now_ms};
+use aisbf_doctor::watch_runner::{Runner, Tick, lease_key};
+use futures::future::BoxFuture;
+use tokio::io::AsyncBufReadExt;
+
+use crate::helpers::*;
+
+/// A fresh MariaDB database and Redis namespace, both removed when dropped.
+struct Env {
+    db: String,
+    cluster: String,
+}
+
+impl Env {
+    fn create(tag: &str) -> Env {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let id = format!("{}_{}", std::process::id(), nanos % 1_000_000);
+        let db = format!("aisbfdoc_watch_{tag}_{id}");
+        let ok = std::process::Command::new("mariadb")
+            .args([
+                "-uroot",
+                "-h127.0.0.1",
+                "-e",
+                &format!("CREATE DATABASE `{db}`"),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot create database {db}");
+        Env {
+            db,
+            cluster: format!("watchtest-{tag}-{id}"),
+        }
+    }
+
+    fn store_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:3306/{}", self.db)
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(&Secret::new(self.store_url()))
+            .await
+            .expect("open store")
+    }
+
+    /// The fake cluster's config with this env's cluster name, store and Redis.
+    fn config(&self, cluster: &FakeCluster, remind_every: &str) -> String {
+        cluster
+            .config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), 1000)
+            .replacen(
+                "name = \"fake\"",
+                &format!("name = \"{}\"", self.cluster),
+                1,
+            )
+            + &format!(
+                "[store]\nurl = \"{}\"\n[watch]\nevery = \"300ms\"\nprobes = [\"health\"]\nconfirm = 2\nlease_ttl = \"2s\"\nredis_url = \"redis://127.0.0.1:6379/0\"\nremind_every = \"{remind_every}\"\n",
+                self.store_url()
+            )
+    }
+
+    fn leader(&self) -> Option<String> {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "GET", &lease_key(&self.cluster)])
+            .output()
+            .ok()?;
+        let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("mariadb")
+            .args([
+                "-uroot",
+                "-h127.0.0.1",
+                "-e",
+                &format!("DROP DATABASE IF EXISTS `{}`", self.db),
+            ])
+            .status();
+        let key = lease_key(&self.cluster);
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "DEL", &key, &format!("{key}:fence")])
+            .output();
+    }
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    demo_env()
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn healthy2() -> Vec<FakeNodeSpec> {
+    vec![
+        FakeNodeSpec::healthy("aisbf-1"),
+        FakeNodeSpec::healthy("aisbf-2"),
+    ]
+}
+
+/// Records what would have been posted.
+#[derive(Default)]
+struct Recorder {
+    posts: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn posts(&self) -> Vec<String> {
+        self.posts.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+    fn push(&self, s: String) {
+        if let Ok(mut p) = self.posts.lock() {
+            p.push(s);
+        }
+    }
+}
+
+fn change_name(m: &Announcement) -> String {
+    m.change
+        .map(|c| format!("{c:?}"))
+        .unwrap_or_else(|| "Reminder".into())
+}
+
+impl Announcer for Recorder {
+    fn open_thread<'a>(
+        &'a self,
+        _title: &'a str,
+        first: &'a Announcement,
+    ) -> BoxFuture<'a, Result<String, AnnounceError>> {
+        Box::pin(async move {
+            self.push(format!("open {}", change_name(first)));
+            Ok("111111111111111111".to_string())
+        })
+    }
+    fn post<'a>(
+        &'a self,
+        thread_id: &'a str,
+        message: &'a Announcement,
+    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
+        Box::pin(async move {
+            self.push(format!("post {thread_id} {}", change_name(message)));
+            Ok(())
+        })
+    }
+    fn close_thread<'a>(
+        &'a self,
+        thread_id: &'a str,
+        _summary: &'a str,
+    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
+        Box::pin(async move {
+            self.push(format!("close {thread_id}"));
+            Ok(())
+        })
+    }
+}
+
+async fn runner(env: &Env, cluster: &FakeCluster, remind_every: &str) -> (Runner, Arc<Recorder>) {
+    let config = aisbf_doctor::config::parse(&env.config(cluster, remind_every), &env_lookup)
+        .expect("config");
+    let recorder = Arc::new(Recorder::default());
+    let runner = Runner::new(
+        Arc::new(config),
+        env.store().await,
+        recorder.clone(),
+        Metrics::new(),
+    )
+    .await
+    .expect("runner");
+    (runner, recorder)
+}
+
+async fn tick(r: &Runner) -> Tick {
+    r.tick().await.expect("tick")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_seen_for_one_run_is_not_announced_and_recovery_is_announced_once() {
+    let env = Env::create("flap");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let (r, rec) = runner(&env, &cluster, "24h").await;
+    let node = &cluster.nodes[1];
+
+    // Flapping: failing for one run at a time, with confirm = 2.
+    for _ in 0..3 {
+        node.set_failing(true);
+        assert!(matches!(tick(&r).await, Tick::Ran { .. }));
+        node.set_failing(false);
+        tick(&r).await;
+    }
+    assert!(
+        rec.posts().is_empty(),
+        "flapping announced: {:?}",
+        rec.posts()
+    );
+    let store = env.store().await;
+    assert!(
+        store
+            .open_incident_of(&env.cluster)
+            .await
+            .expect("q")
+            .is_none()
+    );
+
+    // A failure that holds is announced once, and opens a follow-up.
+    node.set_failing(true);
+    tick(&r).await;
+    tick(&r).await;
+    tick(&r).await;
+    assert_eq!(rec.posts(), vec!["open NewFailure".to_string()]);
+    let incident = store
+        .open_incident_of(&env.cluster)
+        .await
+        .expect("q")
+        .expect("incident open");
+    assert_eq!(incident.culprits, vec!["aisbf-2".to_string()]);
+    assert_eq!(incident.thread_id.as_deref(), Some("111111111111111111"));
+    let open = store
+        .open_follow_ups_of(Some(&env.cluster))
+        .await
+        .expect("q");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].subject, "aisbf-2");
+
+    // Recovery: one healthy run is not enough; then announced once.
+    node.set_failing(false);
+    tick(&r).await;
+    assert_eq!(rec.posts().len(), 1);
+    tick(&r).await;
+    tick(&r).await;
+    assert_eq!(
+        rec.posts(),
+        vec![
+            "open NewFailure".to_string(),
+            "close 111111111111111111".to_string()
+        ]
+    );
+    let closed = store.incident(incident.id).await.expect("q").expect("row");
+    assert_eq!(closed.state, "closed");
+    assert_eq!(closed.closed_by.as_deref(), Some("watch"));
+    assert!(
+        closed.summary.starts_with("Recovered"),
+        "{}",
+        closed.summary
+    );
+    assert!(
+        store
+            .open_follow_ups_of(Some(&env.cluster))
+            .await
+            .expect("q")
+            .is_empty(),
+        "the healthy runs repaired the follow-up"
+    );
+    let runs = store.recent_runs(100).await.expect("runs");
+    assert_eq!(runs.len(), 12);
+    assert!(runs.iter().all(|r| r.requested_by == "watch"));
+    r.release().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_follow_up_is_reminded_in_its_thread_once_per_interval() {
+    let env = Env::create("remind");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let (r, rec) = runner(&env, &cluster, "1h").await;
+    cluster.nodes[1].set_failing(true);
+    tick(&r).await;
+    tick(&r).await;
+    tick(&r).await;
+    assert_eq!(
+        rec.posts(),
+        vec!["open NewFailure".to_string()],
+        "not due yet"
+    );
+    let store = env.store().await;
+    let fu = store
+        .open_follow_ups_of(Some(&env.cluster))
+        .await
+        .expect("q");
+    assert_eq!(fu.len(), 1);
+    // Last reminded two hours ago: due now, once.
+    store
+        .mark_reminded(fu[0].id, now_ms() - 2 * 3600 * 1000)
+        .await
+        .expect("backdate");
+    tick(&r).await;
+    tick(&r).await;
+    assert_eq!(
+        rec.posts(),
+        vec![
+            "open NewFailure".to_string(),
+            "post 111111111111111111 Reminder".to_string()
+        ]
+    );
+    let after = store.follow_up(fu[0].id).await.expect("q").expect("row");
+    assert!(after.last_reminded_at_ms.unwrap_or(0) > now_ms() - 60_000);
+    r.release().await;
+}
+
+/// Runs `watch --once` once with the test's config.
+async fn once(cfg: &ConfigFile) -> Run {
+    run_cli(cfg, &["watch", "--once"], &demo_env()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_watch_neither_re_announces_an_open_incident_nor_loses_its_follow_ups() {
+    let env = Env::create("restart");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let cfg = config_file(&env.config(&cluster, "24h"));
+    cluster.nodes[1].set_failing(true);
+
+    // Each `--once` is a new process: the pending count survives in the store.
+    let first = once(&cfg).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.stdout, "", "one failing run is not announced yet");
+    let second = once(&cfg).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let lines: Vec<&str> = second.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", second.stdout);
+    assert!(
+        lines[0].starts_with("change=new_failure layer=node culprits=aisbf-2 thread="),
+        "{}",
+        lines[0]
+    );
+    for _ in 0..2 {
+        let again = once(&cfg).await;
+        assert_eq!(again.stdout, "", "re-announced after a restart");
+    }
+
+    // A newcomer sees the incident and its follow-up.
+    let list = run_cli(&cfg, &["incidents"], &demo_env()).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("open"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("node_server_error on aisbf-2"),
+        "{}",
+        list.stdout
+    );
+
+    // Recovery after restarts: announced once, by whichever process confirms it.
+    cluster.nodes[1].set_failing(false);
+    let mut recoveries = 0;
+    for _ in 0..3 {
+        let r = once(&cfg).await;
+        recoveries += r.stdout.matches("change=recovery").count();
+    }
+    assert_eq!(recoveries, 1);
+    let list = run_cli(&cfg, &["incidents"], &demo_env()).await;
+    assert!(
+        list.stdout.contains("No open follow-ups."),
+        "{}",
+        list.stdout
+    );
+}
+
+/// One `aisbf-doctor watch` replica with its stdout collected.
+struct Replica {
+    child: tokio::process::Child,
+    pid: u32,
+}
+
+fn spawn_replica(
+    cfg: &ConfigFile,
+    index: usize,
+    lines: Arc<Mutex<Vec<(usize, String)>>>,
+) -> Replica {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&cfg.path)
+        .arg("watch")
+        .env_remove("AISBF_DOCTOR_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in demo_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn watch");
+    let pid = child.id().expect("pid");
+    let stdout = child.stdout.take().expect("stdout");
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if let Ok(mut l) = lines.lock() {
+                l.push((index, line));
+            }
+        }
+    });
+    Replica { child, pid }
+}
+
+fn count(lines: &Arc<Mutex<Vec<(usize, String)>>>, change: &str) -> usize {
+    lines
+        .lock()
+        .map(|l| l.iter().filter(|(_, s)| s.contains(change)).count())
+        .unwrap_or(0)
+}
+
+/// Polls `cond` every 100 ms for up to `limit` (a generous bound, not a measurement).
+async fn eventually(limit: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_announce_each_change_once_when_the_leader_is_killed() {
+    let env = Env::create("replicas");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let cfg = config_file(&env.config(&cluster, "24h"));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let store = env.store().await;
+    cluster.nodes[1].set_failing(true);
+    let mut replicas = vec![
+        spawn_replica(&cfg, 0, lines.clone()),
+        spawn_replica(&cfg, 1, lines.clone()),
+    ];
+
+    // The failure is announced and recorded with its thread.
+    assert!(
+        eventually(Duration::from_secs(60), async || {
+            matches!(
+                store.open_incident_of(&env.cluster).await,
+                Ok(Some(i)) if i.thread_id.is_some()
+            )
+        })
+        .await,
+        "no incident opened; lines: {:?}",
+        lines.lock().map(|l| l.clone())
+    );
+
+    // SIGKILL the leader: no release, its lease must lapse.
+    let holder = env.leader().expect("a leader holds the lease");
+    let leader = replicas
+        .iter()
+        .position(|r| holder.starts_with(&format!("pid{}-", r.pid)))
+        .expect("the lease holder is one of the replicas");
+    replicas[leader].child.start_kill().expect("kill");
+    let _ = replicas[leader].child.wait().await;
+    let killed = Instant::now();
+    let survivor = replicas[1 - leader].pid;
+    assert!(
+        eventually(Duration::from_secs(20), async || {
+            env.leader()
+                .is_some_and(|h| h.starts_with(&format!("pid{survivor}-")))
+        })
+        .await,
+        "the survivor never took the lease"
+    );
+    eprintln!(
+        "takeover after SIGKILL: {} ms (lease_ttl 2000 ms)",
+        killed.elapsed().as_millis()
+    );
+
+    // The new leader announces the recovery, once, and never the failure again.
+    cluster.nodes[1].set_failing(false);
+    assert!(
+        eventually(Duration::from_secs(60), async || count(
+            &lines,
+            "change=recovery"
+        ) >= 1)
+        .await,
+        "recovery never announced: {:?}",
+        lines.lock().map(|l| l.clone())
+    );
+    // A few more runs of the survivor: nothing more to say.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = lines.lock().map(|l| l.clone()).unwrap_or_default();
+    assert_eq!(count(&lines, "change=new_failure"), 1, "{all:?}");
+    assert_eq!(count(&lines, "change=recovery"), 1, "{all:?}");
+    assert_eq!(count(&lines, "change=escalation"), 0, "{all:?}");
+    let incidents = store.incidents(10).await.expect("incidents");
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0].state, "closed");
+    let survivor_index = 1 - leader;
+    assert!(
+        all.iter()
+            .any(|(i, s)| *i == survivor_index && s.contains("change=recovery")),
+        "the recovery came from the survivor: {all:?}"
+    );
+    for r in &mut replicas {
+        let _ = r.child.start_kill();
+        let _ = r.child.wait().await;
+    }
+}
