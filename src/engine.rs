@@ -135,15 +135,13 @@ pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyh
         scope,
         deadline,
     };
-    let findings = run_probes(&ctx, kinds).await;
+    let (findings, timings) = run_timed(&ctx, kinds).await;
     let findings = dedupe(redact(findings, &redactor));
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Report::from_findings(
-        &config.cluster.name,
-        findings,
-        symptom,
-        elapsed,
-    ))
+    let mut report = Report::from_findings(&config.cluster.name, findings, symptom, elapsed);
+    // Per-probe durations feed the metrics' histograms.
+    report.timings = timings;
+    Ok(report)
 }
 
 /// Runs the probes concurrently; a probe still running at the deadline is
