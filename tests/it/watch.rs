@@ -111,20 +111,25 @@ fn healthy2() -> Vec<FakeNodeSpec> {
     ]
 }
 
-/// Records what would have been posted.
+/// Records what would have been posted; fails every delivery while `fail` is set.
 #[derive(Default)]
 struct Recorder {
     posts: Mutex<Vec<String>>,
+    fail: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
     fn posts(&self) -> Vec<String> {
         self.posts.lock().map(|p| p.clone()).unwrap_or_default()
     }
-    fn push(&self, s: String) {
+    fn push(&self, s: String) -> Result<(), AnnounceError> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(AnnounceError("discord answered 503".into()));
+        }
         if let Ok(mut p) = self.posts.lock() {
             p.push(s);
         }
+        Ok(())
     }
 }
 
@@ -141,7 +146,7 @@ impl Announcer for Recorder {
         first: &'a Announcement,
     ) -> BoxFuture<'a, Result<String, AnnounceError>> {
         Box::pin(async move {
-            self.push(format!("open {}", change_name(first)));
+            self.push(format!("open {}", change_name(first)))?;
             Ok("111111111111111111".to_string())
         })
     }
@@ -150,26 +155,23 @@ impl Announcer for Recorder {
         thread_id: &'a str,
         message: &'a Announcement,
     ) -> BoxFuture<'a, Result<(), AnnounceError>> {
-        Box::pin(async move {
-            self.push(format!("post {thread_id} {}", change_name(message)));
-            Ok(())
-        })
+        Box::pin(async move { self.push(format!("post {thread_id} {}", change_name(message))) })
     }
     fn close_thread<'a>(
         &'a self,
         thread_id: &'a str,
         _summary: &'a str,
     ) -> BoxFuture<'a, Result<(), AnnounceError>> {
-        Box::pin(async move {
-            self.push(format!("close {thread_id}"));
-            Ok(())
-        })
+        Box::pin(async move { self.push(format!("close {thread_id}")) })
     }
 }
 
 async fn runner(env: &Env, cluster: &FakeCluster, remind_every: &str) -> (Runner, Arc<Recorder>) {
-    let config = aisbf_doctor::config::parse(&env.config(cluster, remind_every), &env_lookup)
-        .expect("config");
+    runner_with(env, &env.config(cluster, remind_every)).await
+}
+
+async fn runner_with(env: &Env, text: &str) -> (Runner, Arc<Recorder>) {
+    let config = aisbf_doctor::config::parse(text, &env_lookup).expect("config");
     let recorder = Arc::new(Recorder::default());
     let runner = Runner::new(
         Arc::new(config),
@@ -498,4 +500,158 @@ async fn two_replicas_announce_each_change_once_when_the_leader_is_killed() {
         let _ = r.child.start_kill();
         let _ = r.child.wait().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_announcement_is_retried_on_the_next_run_and_not_marked_announced() {
+    let env = Env::create("retry");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let (r, rec) = runner(&env, &cluster, "24h").await;
+    let store = env.store().await;
+    cluster.nodes[1].set_failing(true);
+    rec.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    tick(&r).await;
+    assert_eq!(
+        tick(&r).await,
+        Tick::Ran {
+            status: aisbf_doctor::finding::Severity::Fail,
+            announced: vec![]
+        }
+    );
+    assert!(
+        store
+            .open_incident_of(&env.cluster)
+            .await
+            .expect("q")
+            .is_none(),
+        "no incident without its announcement"
+    );
+    // Discord is back: the very next run announces, once.
+    rec.fail.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        tick(&r).await,
+        Tick::Ran {
+            status: aisbf_doctor::finding::Severity::Fail,
+            announced: vec![aisbf_doctor::watch::Change::NewFailure]
+        }
+    );
+    tick(&r).await;
+    assert_eq!(rec.posts(), vec!["open NewFailure".to_string()]);
+    assert!(
+        store
+            .open_incident_of(&env.cluster)
+            .await
+            .expect("q")
+            .is_some()
+    );
+    r.release().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_deposed_during_a_run_posts_nothing_and_the_new_leader_announces() {
+    let env = Env::create("fence");
+    let mut slow = FakeNodeSpec::healthy("aisbf-1");
+    slow.delay = Duration::from_millis(1500);
+    let cluster = FakeCluster::start(vec![slow, FakeNodeSpec::healthy("aisbf-2")])
+        .await
+        .expect("fake");
+    cluster.nodes[1].set_failing(true);
+    let text = env
+        .config(&cluster, "24h")
+        .replace("confirm = 2", "confirm = 1")
+        .replace("timeout_ms = 1000", "timeout_ms = 4000");
+    let (a, a_rec) = runner_with(&env, &text).await;
+    let (b, b_rec) = runner_with(&env, &text).await;
+    let a = Arc::new(a);
+    let run = tokio::spawn({
+        let a = a.clone();
+        async move { a.tick().await.expect("tick") }
+    });
+    // While a's probes wait on the slow node, its lease is taken over.
+    assert!(
+        eventually(Duration::from_secs(10), async || env.leader().is_some()).await,
+        "a never took the lease"
+    );
+    let _ = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "DEL", &lease_key(&env.cluster)])
+        .output();
+    assert!(b.lead().await, "b takes the freed lease");
+    assert_eq!(run.await.expect("join"), Tick::Deposed);
+    assert!(
+        a_rec.posts().is_empty(),
+        "deposed leader posted: {:?}",
+        a_rec.posts()
+    );
+    let store = env.store().await;
+    assert!(
+        store
+            .open_incident_of(&env.cluster)
+            .await
+            .expect("q")
+            .is_none()
+    );
+    // The new leader sees the failure and announces it.
+    match tick(&b).await {
+        Tick::Ran { announced, .. } => {
+            assert_eq!(announced, vec![aisbf_doctor::watch::Change::NewFailure])
+        }
+        other => panic!("b did not run: {other:?}"),
+    }
+    assert_eq!(b_rec.posts(), vec!["open NewFailure".to_string()]);
+    b.release().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_endpoint_shows_runs_and_leadership_and_sigterm_releases_the_lease() {
+    let env = Env::create("metrics");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let cfg = config_file(&format!(
+        "{}[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+        env.config(&cluster, "24h")
+    ));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let mut replica = spawn_replica(&cfg, 0, lines);
+    let client = reqwest::Client::new();
+    let get = async |path: &str| -> Option<String> {
+        let r = client
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())?;
+        r.text().await.ok()
+    };
+    let mut text = String::new();
+    assert!(
+        eventually(Duration::from_secs(30), async || {
+            text = get("/metrics").await.unwrap_or_default();
+            text.contains("aisbf_doctor_leader 1")
+                && text.contains("aisbf_doctor_node_up{cluster=")
+                && !text.contains("aisbf_doctor_runs_total 0")
+        })
+        .await,
+        "metrics never showed a leader with runs: {text}"
+    );
+    assert!(
+        text.contains("aisbf_doctor_probe_duration_seconds_count{probe=\"health\"}"),
+        "{text}"
+    );
+    assert_eq!(get("/healthz").await.as_deref(), Some("ok\n"));
+    assert!(env.leader().is_some());
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &replica.pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed);
+    let status = tokio::time::timeout(Duration::from_secs(30), replica.child.wait())
+        .await
+        .expect("watch stops on SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(env.leader(), None, "a clean stop releases the lease");
 }
