@@ -655,3 +655,43 @@ async fn the_metrics_endpoint_shows_runs_and_leadership_and_sigterm_releases_the
     assert!(status.success(), "{status:?}");
     assert_eq!(env.leader(), None, "a clean stop releases the lease");
 }
+
+/// The same rules on either backend: the state round-trips, and a write with
+/// an older lease fence than the stored one is refused.
+async fn watch_state_fencing(url: &Secret) {
+    use aisbf_doctor::watch::{Condition, WatchState};
+    let store = Store::open(url).await.expect("open");
+    assert_eq!(store.watch_state("prod").await.expect("q"), None);
+    let newer = WatchState {
+        pending: Some((Condition::healthy(), 1)),
+        ..WatchState::default()
+    };
+    assert!(
+        store
+            .save_watch_state("prod", &WatchState::default(), 3)
+            .await
+            .expect("w")
+    );
+    assert!(store.save_watch_state("prod", &newer, 4).await.expect("w"));
+    assert!(
+        !store
+            .save_watch_state("prod", &WatchState::default(), 3)
+            .await
+            .expect("w"),
+        "a deposed leader's write is refused"
+    );
+    assert_eq!(
+        store.watch_state("prod").await.expect("q"),
+        Some(newer.clone())
+    );
+    assert_eq!(store.watch_state("other").await.expect("q"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_state_refuses_an_older_fence_on_sqlite_and_mariadb() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite = Secret::new(format!("sqlite://{}", dir.path().join("s.db").display()));
+    watch_state_fencing(&sqlite).await;
+    let env = Env::create("fencing");
+    watch_state_fencing(&Secret::new(env.store_url())).await;
+}
