@@ -179,6 +179,8 @@ async fn keys_written_outside_the_prefix_during_a_flush_survive() {
 }
 
 /// Runs a flush of `prefix` and returns (exit code, stdout, peak RSS in KiB) via wait4.
+// The child is reaped by wait4 (which also yields its rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
 fn flush_with_peak_rss(cfg: &ConfigFile, prefix: &str) -> (i32, String, i64) {
     use std::io::Read;
     let mut child = std::process::Command::new(BIN)
