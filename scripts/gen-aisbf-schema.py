@@ -5,17 +5,18 @@ Run with the harness venv's python (tests/aisbf-cluster/cluster.py install creat
 
   ~/.cache/aisbf-doctor/aisbf-venv-0.99.92/bin/python scripts/gen-aisbf-schema.py
 
-It lets AISBF's own DatabaseManager create its tables (the same code a node runs at start-up)
-in a temporary SQLite file and in a temporary MariaDB database (admin login from
-AISBF_HARNESS_MYSQL_* like the harness, default root@127.0.0.1:3306), then writes:
+It starts a real 2-node harness cluster (node 1 on MariaDB, node 2 on its own SQLite), lets
+AISBF's own start-up create and migrate its tables, reads them back (admin login from
+AISBF_HARNESS_MYSQL_* like the harness, default root@127.0.0.1:3306), stops the cluster, then writes:
 
   src/probe/aisbf-0.99.92.schema        one `table column` line per column (both backends agree)
   tests/fixtures/aisbf-0.99.92-mysql.sql   the DDL, for tests that need AISBF's tables in MariaDB
   tests/fixtures/aisbf-0.99.92-sqlite.sql  the DDL, for tests on SQLite
 """
-import os
-import secrets
+import json
+import re
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,56 +25,55 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "aisbf-cluster"))
 import dbtool  # noqa: E402
 
+HARNESS = ROOT / "tests" / "aisbf-cluster" / "cluster.py"
 
-def sqlite_schema(dbmod):
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "aisbf.db")
-        dbmod.DatabaseManager({"type": "sqlite", "sqlite_path": path}, database_type="config")
-        con = sqlite3.connect(path)
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        cols = {t: [r[1] for r in con.execute(f"PRAGMA table_info('{t}')")] for t in tables}
-        ddl = [r[0] + ";" for r in con.execute(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY type DESC, name")]
-        con.close()
+
+def sqlite_schema(path):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    tables = [r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    cols = {t: [r[1] for r in con.execute(f"PRAGMA table_info('{t}')")] for t in tables}
+    ddl = [r[0] + ";" for r in con.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY type DESC, name")]
+    con.close()
     return cols, ddl
 
 
-def mysql_schema(dbmod):
-    name = "aisbf_schema_" + secrets.token_hex(4)
-    password = secrets.token_urlsafe(12)
-    dbtool.cmd_setup({"create": [{"db": name, "user": name, "password": password}]})
-    try:
-        block = {"type": "mysql", "mysql_host": os.environ.get("AISBF_HARNESS_MYSQL_HOST", "127.0.0.1"),
-                 "mysql_port": int(os.environ.get("AISBF_HARNESS_MYSQL_PORT", "3306")),
-                 "mysql_user": name, "mysql_password": password, "mysql_database": name}
-        dbmod.DatabaseManager(block, database_type="config")
-        con = dbtool.admin_connect()
-        cur = con.cursor()
-        cur.execute("SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
-                    "ORDER BY TABLE_NAME, ORDINAL_POSITION", (name,))
-        cols = {}
-        for t, c in cur.fetchall():
-            cols.setdefault(t, []).append(c)
-        ddl = []
-        for t in sorted(cols):
-            cur.execute(f"SHOW CREATE TABLE `{name}`.`{t}`")
-            stmt = cur.fetchall()[0][1]
-            # Foreign keys would force an order on the fixture; the probe reads names only.
-            lines = [ln for ln in stmt.split("\n") if "FOREIGN KEY" not in ln]
-            stmt = "\n".join(lines).replace(",\n)", "\n)")
-            ddl.append(stmt + ";")
-        con.close()
-    finally:
-        dbtool.cmd_drop({"drop": [{"db": name, "user": name}]})
+def mysql_schema(name):
+    con = dbtool.admin_connect()
+    cur = con.cursor()
+    cur.execute("SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION", (name,))
+    cols = {}
+    for t, c in cur.fetchall():
+        cols.setdefault(t, []).append(c)
+    ddl = []
+    for t in sorted(cols):
+        cur.execute(f"SHOW CREATE TABLE `{name}`.`{t}`")
+        stmt = cur.fetchall()[0][1]
+        # Foreign keys would force an order on the fixture; the probe reads names only.
+        lines = [ln for ln in stmt.split("\n") if "FOREIGN KEY" not in ln and "CONSTRAINT" not in ln]
+        stmt = "\n".join(lines).replace(",\n)", "\n)")
+        stmt = re.sub(r" AUTO_INCREMENT=\d+", "", stmt)
+        ddl.append(stmt + ";")
+    con.close()
     return cols, ddl
 
 
 def main():
-    dbmod = dbtool.load_database_module()
-    s_cols, s_ddl = sqlite_schema(dbmod)
-    m_cols, m_ddl = mysql_schema(dbmod)
+    # A real 2-node harness cluster: node 1 on MariaDB, node 2 on its own SQLite (fault
+    # node-sqlite). Both run AISBF's full start-up, which creates more tables than
+    # DatabaseManager alone (payments, analytics, ...).
+    with tempfile.TemporaryDirectory(prefix="aisbf-schema-") as sd:
+        subprocess.run([sys.executable, str(HARNESS), "up", "--state-dir", sd, "--nodes", "2",
+                        "--fault", "node-sqlite"], check=True)
+        try:
+            st = json.loads((Path(sd) / "state.json").read_text())
+            m_cols, m_ddl = mysql_schema(st["db"]["name"])
+            s_cols, s_ddl = sqlite_schema(Path(st["nodes"][1]["home"]) / ".aisbf" / "aisbf.db")
+        finally:
+            subprocess.run([sys.executable, str(HARNESS), "down", "--state-dir", sd], check=False)
     lines = sorted({f"{t} {c}" for t, cs in m_cols.items() for c in cs})
     s_lines = sorted({f"{t} {c}" for t, cs in s_cols.items() for c in cs})
     if lines != s_lines:
@@ -81,7 +81,7 @@ def main():
         only_s = sorted(set(s_lines) - set(lines))
         print(f"note: backends differ; mysql only {only_m}, sqlite only {only_s}", file=sys.stderr)
     header = ["# Tables and columns AISBF 0.99.92 creates (generated by scripts/gen-aisbf-schema.py",
-              "# from AISBF's own DatabaseManager on MariaDB). One `table column` per line."]
+              "# from a real AISBF node's start-up on MariaDB). One `table column` per line."]
     (ROOT / "src" / "probe" / "aisbf-0.99.92.schema").write_text("\n".join(header + lines) + "\n")
     (ROOT / "tests" / "fixtures" / "aisbf-0.99.92-mysql.sql").write_text(
         "-- AISBF 0.99.92 tables on MariaDB (scripts/gen-aisbf-schema.py)\n" + "\n".join(m_ddl) + "\n")
