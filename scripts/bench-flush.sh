@@ -4,10 +4,12 @@
 # on the same data: N keys under the flushed prefix plus N keys under a neighbour
 # prefix that must survive. Local Redis only (127.0.0.1:6379 by default).
 #
-#   scripts/bench-flush.sh [N] [BIN]     N default 1000000; BIN default target/release or target/debug
+#   scripts/bench-flush.sh [N] [BIN] [BATCH]   N default 1000000; BIN default target/release or
+#                                              target/debug; BATCH = --batch (default 1000)
 set -euo pipefail
 N=${1:-1000000}
 BIN=${2:-}
+BATCH=${3:-1000}
 if [[ -z "$BIN" ]]; then
   if [[ -x target/release/aisbf-doctor ]]; then BIN=target/release/aisbf-doctor; else BIN=target/debug/aisbf-doctor; fi
 fi
@@ -44,16 +46,16 @@ for i in range(n):
     out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(k), k))
 PY
 }
-count() { "${RC[@]}" --scan --pattern "$1*" --count 5000 | wc -l; }
+count() { "${RC[@]}" --scan --pattern "$1*" | wc -l; }
 now() { date +%s.%N; }
 
 echo "N=$N keys under $P, $N under $KEEP; binary $BIN"
 load "$KEEP" "$N"
 
 load "$P" "$N"
-t0=$(now); "$BIN" --config "$CFG" cache flush --prefix "$P" --yes; t1=$(now)
+t0=$(now); "$BIN" --config "$CFG" cache flush --prefix "$P" --yes --batch "$BATCH"; t1=$(now)
 d=$(python3 -c "print(f'{$t1-$t0:.2f}')"); left=$(count "$P"); kept=$(count "$KEEP")
-echo "aisbf-doctor cache flush: ${d}s, $(python3 -c "print(int($N/($t1-$t0)))") keys/s, left $left, neighbour $kept/$N"
+echo "aisbf-doctor cache flush (batch $BATCH): ${d}s, $(python3 -c "print(int($N/($t1-$t0)))") keys/s, left $left, neighbour $kept/$N"
 
 load "$P" "$N"
 t0=$(now); "${RC[@]}" --scan --pattern "$P*" | xargs "${RC[@]}" unlink >/dev/null; t1=$(now)

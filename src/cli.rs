@@ -92,7 +92,7 @@ pub enum CacheCommand {
         /// Exactly `[cache] prefix` or `response_prefix` from the config.
         #[arg(long)]
         prefix: String,
-        /// Do not ask for confirmation.
+        /// Do not count first nor ask for confirmation.
         #[arg(long)]
         yes: bool,
         /// Keys per SCAN call and per UNLINK.
@@ -369,23 +369,26 @@ async fn cache_flush(config: &Config, prefix: &str, yes: bool, batch: usize) -> 
         Err(f) => return unknown(redactor.scrub(&format!("cache flush: {}", f.message()))),
     };
     let batch = batch.clamp(1, 100_000);
-    let matching = match crate::flush::count(&mut con, prefix, batch).await {
-        Ok(n) => n,
-        Err(e) => return unknown(redactor.scrub(&format!("cache flush: counting failed: {e}"))),
-    };
     let db = crate::probe::cache::db_index(cache.url.expose());
-    if matching == 0 {
-        out(&format!(
-            "no keys under {prefix:?} in db {db}: nothing to delete"
-        ));
-        return ExitCode::SUCCESS;
-    }
-    if !yes
-        && !confirm(&format!(
+    // Counting is one more pass over the keyspace: only done when someone is asked.
+    if !yes {
+        let matching = match crate::flush::count(&mut con, prefix, batch).await {
+            Ok(n) => n,
+            Err(e) => {
+                return unknown(redactor.scrub(&format!("cache flush: counting failed: {e}")));
+            }
+        };
+        if matching == 0 {
+            out(&format!(
+                "no keys under {prefix:?} in db {db}: nothing to delete"
+            ));
+            return ExitCode::SUCCESS;
+        }
+        if !confirm(&format!(
             "{matching} keys match {prefix:?} in db {db}. Delete them?"
-        ))
-    {
-        return unknown("cache flush: not confirmed; nothing deleted");
+        )) {
+            return unknown("cache flush: not confirmed; nothing deleted");
+        }
     }
     match crate::flush::flush(&mut con, prefix, batch).await {
         Ok(done) => {

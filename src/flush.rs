@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use redis::aio::MultiplexedConnection;
 
 use crate::config::Cache;
@@ -133,7 +134,8 @@ impl Flushed {
 }
 
 /// Deletes every key under `prefix` with SCAN MATCH + UNLINK in batches.
-/// Call [`check_prefix`] first.
+/// One UNLINK is in flight while the next SCAN runs, so at most two batches of
+/// key names are held. Call [`check_prefix`] first.
 pub async fn flush(
     con: &mut MultiplexedConnection,
     prefix: &str,
@@ -145,15 +147,25 @@ pub async fn flush(
     let mut cursor: u64 = 0;
     let mut deleted = 0u64;
     let mut pending: Vec<Vec<u8>> = Vec::with_capacity(batch);
+    let mut inflight: Option<BoxFuture<'static, Result<u64, redis::RedisError>>> = None;
     loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+        let mut scan_cmd = redis::cmd("SCAN");
+        scan_cmd
             .arg(cursor)
             .arg("MATCH")
             .arg(&pat)
             .arg("COUNT")
-            .arg(batch)
-            .query_async(con)
-            .await?;
+            .arg(batch);
+        let scan = scan_cmd.query_async::<(u64, Vec<Vec<u8>>)>(con);
+        let previous = async {
+            match inflight.take() {
+                Some(f) => f.await,
+                None => Ok(0),
+            }
+        };
+        let (scanned, unlinked) = futures::join!(scan, previous);
+        deleted += unlinked?;
+        let (next, keys) = scanned?;
         // Defence in depth: only keys that really start with the prefix.
         pending.extend(
             keys.into_iter()
@@ -161,13 +173,21 @@ pub async fn flush(
         );
         cursor = next;
         if pending.len() >= batch || (cursor == 0 && !pending.is_empty()) {
-            let n: u64 = redis::cmd("UNLINK").arg(&pending).query_async(con).await?;
-            deleted += n;
-            pending.clear();
+            let keys = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+            let mut c = con.clone();
+            inflight = Some(Box::pin(async move {
+                redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut c)
+                    .await
+            }));
         }
         if cursor == 0 {
             break;
         }
+    }
+    if let Some(f) = inflight.take() {
+        deleted += f.await?;
     }
     Ok(Flushed {
         deleted,
