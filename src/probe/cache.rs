@@ -175,6 +175,13 @@ pub async fn connect(
     if matches!(failure, CacheFailure::AccessDenied(_)) {
         return Err(failure);
     }
+    if let CacheFailure::Unreachable(t) = &failure
+        && url.expose().starts_with("rediss://")
+    {
+        return Err(CacheFailure::Unreachable(format!(
+            "{t} (rediss:// asks for TLS: does the server on that port speak TLS?)"
+        )));
+    }
     Err(sniff(url.expose(), timeout).await.unwrap_or(failure))
 }
 

@@ -238,6 +238,8 @@ async fn absent_or_impostor_redis_is_a_clear_finding_and_nothing_hangs() {
         (refused, "cache_unreachable"),
         (silent, "cache_unreachable"),
         (http, "cache_not_redis"),
+        // TLS required by the URL, plain Redis on the port.
+        ("rediss://127.0.0.1:6379/0".to_string(), "cache_unreachable"),
         (
             "redis://:Sup3rWrongPw@127.0.0.1:6379/0".to_string(),
             "cache_access_denied",

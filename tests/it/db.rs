@@ -222,6 +222,11 @@ async fn bad_database_targets_are_clear_findings_without_secrets() {
             "db_not_found",
         ),
         (missing_sqlite.to_string(), "db_not_found"),
+        // TLS required by the URL; the local MariaDB has none.
+        (
+            "mysql://root@127.0.0.1:3306/mysql?ssl-mode=required".to_string(),
+            "db_unreachable",
+        ),
     ];
     for (url, code) in rows {
         let cfg = db_config(&url, &[]);
