@@ -69,6 +69,11 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Redis cache maintenance (`cache flush` is the only command that writes).
+    Cache {
+        #[command(subcommand)]
+        what: CacheCommand,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -84,6 +89,23 @@ fn parse_symptom(s: &str) -> Result<Symptom, String> {
         let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown symptom {s:?}; one of: {}", all.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Delete every key under one of this cluster's declared prefixes
+    /// (SCAN + UNLINK in batches; never FLUSHDB/FLUSHALL).
+    Flush {
+        /// Exactly `[cache] prefix` or `response_prefix` from the config.
+        #[arg(long)]
+        prefix: String,
+        /// Do not count first nor ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Keys per SCAN call and per UNLINK.
+        #[arg(long, default_value_t = crate::flush::DEFAULT_BATCH)]
+        batch: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +196,15 @@ pub async fn run(cli: Cli) -> ExitCode {
                 what.unwrap_or(IncidentsCommand::List { limit: 20 }),
             )
             .await
+        }
+        Command::Cache {
+            what: CacheCommand::Flush { prefix, yes, batch },
+        } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            cache_flush(&config, &prefix, yes, batch).await
         }
         Command::Diagnose { symptom, format } => {
             let config = match config::load(&cli.config) {
@@ -391,5 +422,67 @@ async fn watch(config: Config, once: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => unknown(e),
+    }
+}
+
+/// Asks on stderr, reads one line from stdin; only `y`/`yes` confirms.
+fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => false,
+        Ok(_) => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+    }
+}
+
+async fn cache_flush(config: &Config, prefix: &str, yes: bool, batch: usize) -> ExitCode {
+    let Some(cache) = &config.cache else {
+        return unknown("cache flush: needs a [cache] section in the config");
+    };
+    if let Err(refusal) = crate::flush::check_prefix(cache, prefix) {
+        return unknown(format!("cache flush: {refusal}"));
+    }
+    let redactor = config.redactor();
+    let timeout = std::time::Duration::from_millis(config.cluster.timeout_ms);
+    let mut con = match crate::probe::cache::connect(&cache.url, timeout).await {
+        Ok(c) => c,
+        Err(f) => return unknown(redactor.scrub(&format!("cache flush: {}", f.message()))),
+    };
+    let batch = batch.clamp(1, 100_000);
+    let db = crate::probe::cache::db_index(cache.url.expose());
+    // Counting is one more pass over the keyspace: only done when someone is asked.
+    if !yes {
+        let matching = match crate::flush::count(&mut con, prefix, batch).await {
+            Ok(n) => n,
+            Err(e) => {
+                return unknown(redactor.scrub(&format!("cache flush: counting failed: {e}")));
+            }
+        };
+        if matching == 0 {
+            out(&format!(
+                "no keys under {prefix:?} in db {db}: nothing to delete"
+            ));
+            return ExitCode::SUCCESS;
+        }
+        if !confirm(&format!(
+            "{matching} keys match {prefix:?} in db {db}. Delete them?"
+        )) {
+            return unknown("cache flush: not confirmed; nothing deleted");
+        }
+    }
+    match crate::flush::flush(&mut con, prefix, batch).await {
+        Ok(done) => {
+            out(&format!(
+                "deleted {} keys under {prefix:?} in db {db} in {} ms ({:.0} keys/s)",
+                done.deleted,
+                done.elapsed.as_millis(),
+                done.rate()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => unknown(redactor.scrub(&format!("cache flush: stopped: {e}"))),
     }
 }

@@ -142,6 +142,68 @@ pub enum Code {
     BalancerFailuresFollowNode,
     /// The balancer serves answers that match no configured node.
     BalancerUnknownMember,
+
+    // --- database probe ---
+    /// The shared database answered: version and latency.
+    DbOk,
+    /// The database server cannot be reached (refused, DNS, timeout, TLS).
+    DbUnreachable,
+    /// The database refused the login (wrong user or password, no grant).
+    DbAccessDenied,
+    /// The server answered but the configured database does not exist.
+    DbNotFound,
+    /// Tables and columns match what AISBF 0.99.92 creates.
+    DbSchemaOk,
+    /// Tables or columns AISBF 0.99.92 needs are missing (or extra ones exist).
+    DbSchemaDrift,
+    /// Counts of users, active tokens, user providers and rotations.
+    DbDataOk,
+    /// A bounded data query failed (table missing, no SELECT grant).
+    DbQueryFailed,
+    /// `cluster.user` is not in `users`, or is not active.
+    DbUserMissing,
+    /// The configured token is not an active token of `cluster.user`.
+    DbTokenMissing,
+    /// The configured token exists in the shared database, active, for `cluster.user`.
+    DbTokenActive,
+    /// The node's aisbf.json points at the same database as the cluster.
+    DbNodeOk,
+    /// The node's aisbf.json says SQLite while the cluster uses MySQL: routes vanish.
+    DbNodeSqlite,
+    /// The node's aisbf.json points at another MySQL host, port or database.
+    DbNodeOtherDatabase,
+    /// The node's aisbf.json cannot be read or parsed.
+    NodeConfigUnreadable,
+
+    // --- cache probe ---
+    /// Redis answered: version, latency, memory, eviction policy, keyspace.
+    CacheOk,
+    /// Redis cannot be reached (refused, DNS, timeout, TLS).
+    CacheUnreachable,
+    /// Redis refused the login (NOAUTH / WRONGPASS).
+    CacheAccessDenied,
+    /// Something answers on the port, but it is not Redis.
+    CacheNotRedis,
+    /// Redis has evicted keys, or its memory policy will.
+    CacheEvicting,
+    /// Configured prefixes of different environments overlap.
+    CachePrefixOverlap,
+    /// The configured prefixes are disjoint.
+    CachePrefixesOk,
+    /// The node's aisbf.json cache prefixes equal the cluster's.
+    CacheNodeOk,
+    /// The node's aisbf.json cache or response-cache prefix differs from the cluster's.
+    CacheNodePrefixDiffers,
+    /// The node's aisbf.json does not use Redis: it keeps a private cache.
+    CacheNodeNotShared,
+    /// The SCAN census: counts per prefix.
+    CacheCensus,
+    /// Keys under the response prefix without a TTL: stale answers never expire.
+    CacheStaleResponses,
+    /// Keys under the cluster's prefix that look like another environment's.
+    CacheForeignKeys,
+    /// The census stopped at its time budget: counts are a lower bound.
+    CacheCensusIncomplete,
 }
 
 impl Code {

@@ -6,6 +6,7 @@
 //! and the chat edge do I/O.
 
 pub mod aisbf;
+pub mod aisbf_json;
 pub mod announce;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod fake;
 pub mod finding;
+pub mod flush;
 pub mod http;
 pub mod lease;
 pub mod metrics;

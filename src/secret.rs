@@ -58,9 +58,14 @@ static BEARER: LazyLock<Regex> = LazyLock::new(|| {
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)@").expect("static regex")
 });
+// `aisbf-` (hyphen) marks harness-style tokens; `aisbf_` is how AISBF database
+// names start, so it is left alone. AISBF's own user tokens are
+// `secrets.token_urlsafe(32)` (43 characters): the long-word rule masks them.
 static TOKEN_LIKE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:sk|pk|rk|tok|aisbf|xox[abp])[-_][A-Za-z0-9_\-]{12,}|\b[A-Za-z0-9_\-]{40,}\b")
-        .expect("static regex")
+    Regex::new(
+        r"\b(?:(?:sk|pk|rk|tok|xox[abp])[-_]|aisbf-)[A-Za-z0-9_\-]{12,}|\b[A-Za-z0-9_\-]{40,}\b",
+    )
+    .expect("static regex")
 });
 
 impl Redactor {
@@ -129,6 +134,15 @@ mod tests {
         let out = r.scrub("Authorization: Bearer abcdef and key sk-abcdefghijklmnopqrstu");
         assert!(!out.contains("abcdef "), "{out}");
         assert!(!out.contains("sk-abcdefghijklmnopqrstu"), "{out}");
+    }
+
+    #[test]
+    fn database_names_survive_while_tokens_are_masked() {
+        let r = Redactor::default();
+        let text = "database aisbf_test_1a2b3c4d5e6f on 127.0.0.1";
+        assert_eq!(r.scrub(text), text);
+        let out = r.scrub("token aisbf-alice-Zm9vYmFyYmF6cXV4 and Zm9vYmFyYmF6cXV4cXV1eHh4eHh4eHh4eHh4eHh4eHh4eHh4");
+        assert!(!out.contains("Zm9vYmFyYmF6cXV4"), "{out}");
     }
 
     #[test]

@@ -146,22 +146,95 @@ pub fn rule_for(code: Code) -> Rule {
         Code::RouteProviderDown => rule(L::Provider, EditRoutes, 61),
         Code::RouteBroken => rule(L::Route, EditRoutes, 62),
         Code::RouteSlowOnNode => rule(L::Node, EditInfrastructure, 91),
+        Code::DbUnreachable => rule(L::Database, EditInfrastructure, 5),
+        Code::DbAccessDenied => rule(L::Database, EditInfrastructure, 6),
+        Code::DbNotFound => rule(L::Database, EditInfrastructure, 7),
+        Code::CacheUnreachable => rule(L::Cache, EditInfrastructure, 8),
+        Code::CacheAccessDenied => rule(L::Cache, EditInfrastructure, 8),
+        Code::CacheNotRedis => rule(L::Cache, EditInfrastructure, 9),
+        Code::DbNodeSqlite => rule(L::Database, EditInfrastructure, 18),
+        Code::DbNodeOtherDatabase => rule(L::Database, EditInfrastructure, 18),
+        Code::CachePrefixOverlap => rule(L::Cache, EditInfrastructure, 19),
+        Code::CacheNodePrefixDiffers => rule(L::Cache, EditInfrastructure, 19),
+        Code::CacheNodeNotShared => rule(L::Cache, EditInfrastructure, 20),
+        Code::DbSchemaDrift => rule(L::Database, EditInfrastructure, 28),
+        Code::DbQueryFailed => rule(L::Database, EditInfrastructure, 29),
+        Code::NodeConfigUnreadable => rule(L::Node, EditInfrastructure, 35),
+        Code::CacheStaleResponses => rule(L::Cache, EditInfrastructure, 40),
+        Code::CacheForeignKeys => rule(L::Cache, EditInfrastructure, 41),
+        Code::CacheEvicting => rule(L::Cache, EditInfrastructure, 42),
+        Code::DbUserMissing => rule(L::Auth, FixCredentials, 48),
+        Code::DbTokenMissing => rule(L::Auth, FixCredentials, 49),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
         | Code::TokenOk
         | Code::RouteOk
-        | Code::BalancerOk => rule(L::None, None, 255),
+        | Code::BalancerOk
+        | Code::DbOk
+        | Code::DbSchemaOk
+        | Code::DbDataOk
+        | Code::DbTokenActive
+        | Code::DbNodeOk
+        | Code::CacheOk
+        | Code::CachePrefixesOk
+        | Code::CacheNodeOk
+        | Code::CacheCensus
+        | Code::CacheCensusIncomplete => rule(L::None, None, 255),
+    }
+}
+
+/// Facts from one probe that change how another probe's finding reads
+/// (issue 5's cross-probe verdict).
+#[derive(Debug, Default)]
+struct CrossFacts {
+    /// The database probe found the configured token active for `cluster.user`.
+    token_in_db: bool,
+    /// Nodes whose aisbf.json points at another database than the cluster's.
+    off_db_nodes: Vec<String>,
+}
+
+impl CrossFacts {
+    fn of(findings: &[Finding]) -> CrossFacts {
+        CrossFacts {
+            token_in_db: findings.iter().any(|f| f.code == Code::DbTokenActive),
+            off_db_nodes: findings
+                .iter()
+                .filter(|f| matches!(f.code, Code::DbNodeSqlite | Code::DbNodeOtherDatabase))
+                .map(|f| f.subject.clone())
+                .collect(),
+        }
+    }
+
+    /// The rule for `f` in the light of the other probes' findings.
+    fn rule(&self, f: &Finding) -> Rule {
+        let drift = matches!(
+            f.code,
+            Code::TokenRejectedOnNode
+                | Code::ModelsDiffer
+                | Code::RouteFailsOnNode
+                | Code::GlobalTokenRejectedOnNode
+        );
+        if drift && self.off_db_nodes.contains(&f.subject) {
+            // The node's own aisbf.json explains the drift: its database config.
+            return rule(Layer::Database, Action::EditInfrastructure, 18);
+        }
+        if self.token_in_db && matches!(f.code, Code::TokenRejected | Code::TokenRejectedOnNode) {
+            // The token is fine where it should be read: the nodes are not reading it there.
+            return rule(Layer::Database, Action::EditInfrastructure, 19);
+        }
+        rule_for(f.code)
     }
 }
 
 /// Turns findings into a verdict. Pure: same findings, same verdict.
 pub fn decide(findings: &[Finding], symptom: Option<Symptom>) -> Verdict {
     let worst = status(findings);
+    let facts = CrossFacts::of(findings);
     let deciding: Vec<(&Finding, Rule)> = findings
         .iter()
         .filter(|f| f.severity == worst && worst != Severity::Ok)
-        .map(|f| (f, rule_for(f.code)))
+        .map(|f| (f, facts.rule(f)))
         .filter(|(_, r)| r.layer != Layer::None)
         .collect();
 
@@ -237,6 +310,12 @@ fn summarize(
             "Auth differs per node: {who} ({}). Its database or auth config differs from the other nodes'.",
             top.message
         ),
+        Layer::Database if matches!(top.code, Code::TokenRejected | Code::TokenRejectedOnNode) => {
+            format!(
+                "The token exists and is active in the shared database, yet it is rejected ({}): {who}: the nodes are not reading the shared database. This is not a bad token.",
+                top.message
+            )
+        }
         Layer::Database => format!("The failure follows the database: {who} ({}).", top.message),
         Layer::Cache => format!("The failure follows the cache: {who} ({}).", top.message),
         Layer::Balancer => format!(
@@ -322,12 +401,47 @@ fn first_check(top: &Finding) -> String {
         ),
         Code::RouteBroken => format!("Check that {n} exists for cluster.user (dashboard: providers/rotations) and read the node logs for the error"),
         Code::RouteSlowOnNode => format!("Check {n}'s network path to the providers and its load"),
+        Code::DbUnreachable => "From where the nodes run: can the database host be reached on its port (nc -vz host 3306)? Is mysqld/mariadbd running?".into(),
+        Code::DbAccessDenied => "Check database.url's user and password, and the user's GRANT (SHOW GRANTS FOR the user)".into(),
+        Code::DbNotFound => "Check the database name in database.url against SHOW DATABASES and the nodes' aisbf.json mysql_database".into(),
+        Code::DbNodeSqlite => format!(
+            "Set {n}'s aisbf.json \"database\" to the shared MySQL (type mysql, same host, port and database as the other nodes) and restart {n}"
+        ),
+        Code::DbNodeOtherDatabase => format!(
+            "Point {n}'s aisbf.json \"database\" at the same MySQL host, port and database as the other nodes, then restart {n}"
+        ),
+        Code::DbSchemaDrift => "Compare the tables and columns with a node at the same AISBF version; restart a 0.99.92 node against this database so it runs its migrations".into(),
+        Code::DbQueryFailed => "Check that the doctor's database user may SELECT on the AISBF tables (see README: read-only GRANT)".into(),
+        Code::DbUserMissing => "Check cluster.user against SELECT username, is_active FROM users".into(),
+        Code::DbTokenMissing => "The configured token is not an active token of cluster.user in user_api_tokens: issue a new token on the dashboard".into(),
+        Code::NodeConfigUnreadable => format!("Check the aisbf_json path configured for {n}: the doctor must be able to read it"),
+        Code::CacheUnreachable => "Can the Redis host be reached from the nodes (redis-cli -u URL PING)? Nodes that cannot reach Redis silently fall back to private caches".into(),
+        Code::CacheAccessDenied => "Check the password/ACL user in cache.url (redis-cli AUTH)".into(),
+        Code::CacheNotRedis => "cache.url points at something that is not Redis: check host and port".into(),
+        Code::CacheEvicting => "Raise maxmemory or shorten response-cache TTLs: Redis is evicting AISBF keys".into(),
+        Code::CachePrefixOverlap => "Give each environment its own prefix that is not a prefix of another's (aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix); AISBF's cache clear runs KEYS prefix* and would delete the other environment's keys".into(),
+        Code::CacheNodePrefixDiffers => format!(
+            "Set {n}'s aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix to the cluster's prefixes and restart {n}"
+        ),
+        Code::CacheNodeNotShared => format!("Set {n}'s aisbf.json cache type / response_cache backend to redis like the other nodes"),
+        Code::CacheStaleResponses => "Keys without TTL under the response prefix never expire: flush that prefix (aisbf-doctor cache flush --prefix ...) and check response_cache.ttl".into(),
+        Code::CacheForeignKeys => "Another environment writes under this cluster's prefix: give it its own prefix".into(),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
         | Code::TokenOk
         | Code::RouteOk
-        | Code::BalancerOk => "Nothing to fix.".into(),
+        | Code::BalancerOk
+        | Code::DbOk
+        | Code::DbSchemaOk
+        | Code::DbDataOk
+        | Code::DbTokenActive
+        | Code::DbNodeOk
+        | Code::CacheOk
+        | Code::CachePrefixesOk
+        | Code::CacheNodeOk
+        | Code::CacheCensus
+        | Code::CacheCensusIncomplete => "Nothing to fix.".into(),
     }
 }
 
@@ -513,6 +627,243 @@ mod tests {
             assert_eq!(v.action, row.action, "{}", row.name);
             assert_eq!(v.culprits, row.culprits, "{}", row.name);
         }
+    }
+
+    fn db(sev: Severity, subject: &str, code: Code) -> Finding {
+        Finding::new(
+            ProbeKind::Db,
+            sev,
+            subject,
+            code,
+            format!("{subject} {code:?}"),
+        )
+    }
+
+    #[test]
+    fn data_layer_rules_table() {
+        use Severity::*;
+        let rows = vec![
+            Row {
+                name: "healthy db and cache",
+                findings: vec![
+                    db(Ok, "database", Code::DbOk),
+                    db(Ok, "database", Code::DbSchemaOk),
+                    db(Ok, "token", Code::DbTokenActive),
+                    db(Ok, "aisbf-1", Code::DbNodeOk),
+                    db(Ok, "cache", Code::CacheOk),
+                    db(Ok, "cache", Code::CacheCensus),
+                    db(Ok, "cache", Code::CacheCensusIncomplete),
+                    db(Ok, "aisbf-1", Code::CacheNodeOk),
+                    db(Ok, "prefixes", Code::CachePrefixesOk),
+                ],
+                layer: Layer::None,
+                action: Action::None,
+                culprits: &[],
+            },
+            Row {
+                name: "database unreachable",
+                findings: vec![db(Fail, "database", Code::DbUnreachable)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["database"],
+            },
+            Row {
+                name: "database login refused",
+                findings: vec![db(Fail, "database", Code::DbAccessDenied)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["database"],
+            },
+            Row {
+                name: "database missing",
+                findings: vec![db(Fail, "database", Code::DbNotFound)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["database"],
+            },
+            Row {
+                name: "node on sqlite is the database culprit, ahead of its token rejection",
+                findings: vec![
+                    f(Fail, "aisbf-2", Code::TokenRejectedOnNode),
+                    db(Fail, "aisbf-2", Code::DbNodeSqlite),
+                ],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "node on another mysql",
+                findings: vec![db(Fail, "aisbf-2", Code::DbNodeOtherDatabase)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "schema drift",
+                findings: vec![db(Fail, "database", Code::DbSchemaDrift)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["database"],
+            },
+            Row {
+                name: "query failed",
+                findings: vec![db(Fail, "database", Code::DbQueryFailed)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["database"],
+            },
+            Row {
+                name: "unreadable aisbf.json",
+                findings: vec![db(Warn, "aisbf-3", Code::NodeConfigUnreadable)],
+                layer: Layer::Node,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-3"],
+            },
+            Row {
+                name: "user missing is credentials",
+                findings: vec![db(Fail, "user", Code::DbUserMissing)],
+                layer: Layer::Auth,
+                action: Action::FixCredentials,
+                culprits: &["user"],
+            },
+            Row {
+                name: "token missing in the db and rejected everywhere is credentials",
+                findings: vec![
+                    db(Fail, "token", Code::DbTokenMissing),
+                    f(Fail, "token", Code::TokenRejected),
+                ],
+                layer: Layer::Auth,
+                action: Action::FixCredentials,
+                culprits: &["token"],
+            },
+            Row {
+                name: "cache unreachable",
+                findings: vec![db(Fail, "cache", Code::CacheUnreachable)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "cache login refused",
+                findings: vec![db(Fail, "cache", Code::CacheAccessDenied)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "not redis",
+                findings: vec![db(Fail, "cache", Code::CacheNotRedis)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "prefix overlap",
+                findings: vec![db(Fail, "staging", Code::CachePrefixOverlap)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["staging"],
+            },
+            Row {
+                name: "node cache prefix differs",
+                findings: vec![
+                    db(Ok, "aisbf-1", Code::CacheNodeOk),
+                    db(Fail, "aisbf-2", Code::CacheNodePrefixDiffers),
+                ],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "node cache not shared",
+                findings: vec![db(Fail, "aisbf-3", Code::CacheNodeNotShared)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-3"],
+            },
+            Row {
+                name: "stale responses",
+                findings: vec![db(Warn, "cache", Code::CacheStaleResponses)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "foreign keys",
+                findings: vec![db(Warn, "cache", Code::CacheForeignKeys)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "evicting",
+                findings: vec![db(Warn, "cache", Code::CacheEvicting)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["cache"],
+            },
+            Row {
+                name: "cross: token active in the db yet rejected everywhere is the database",
+                findings: vec![
+                    db(Ok, "token", Code::DbTokenActive),
+                    f(Fail, "token", Code::TokenRejected),
+                ],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["token"],
+            },
+            Row {
+                name: "cross: token active in the db yet rejected by one node names that node",
+                findings: vec![
+                    db(Ok, "token", Code::DbTokenActive),
+                    f(Fail, "aisbf-2", Code::TokenRejectedOnNode),
+                ],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "cross: models differ on a node whose aisbf.json points elsewhere",
+                findings: vec![
+                    f(Fail, "aisbf-2", Code::ModelsDiffer),
+                    db(Warn, "aisbf-2", Code::DbNodeOtherDatabase),
+                ],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "cross: without the db facts a node rejection stays auth drift",
+                findings: vec![f(Fail, "aisbf-2", Code::TokenRejectedOnNode)],
+                layer: Layer::Auth,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+        ];
+        for row in rows {
+            let v = decide(&row.findings, None);
+            assert_eq!(v.layer, row.layer, "{}", row.name);
+            assert_eq!(v.action, row.action, "{}", row.name);
+            assert_eq!(v.culprits, row.culprits, "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn token_in_db_but_rejected_says_nodes_do_not_read_the_shared_database() {
+        let v = decide(
+            &[
+                db(Severity::Ok, "token", Code::DbTokenActive),
+                f(Severity::Fail, "token", Code::TokenRejected),
+            ],
+            None,
+        );
+        assert!(
+            v.summary
+                .contains("the nodes are not reading the shared database"),
+            "{}",
+            v.summary
+        );
+        assert_ne!(v.action, Action::FixCredentials);
     }
 
     #[test]

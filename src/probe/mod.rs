@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::engine::ProbeContext;
 use crate::finding::{Finding, ProbeKind};
 
+pub mod cache;
+pub mod db;
 pub mod health;
 pub mod lb;
 pub mod routes;
@@ -33,26 +35,7 @@ pub fn for_kind(kind: ProbeKind) -> Box<dyn Probe> {
         ProbeKind::Token => Box::new(token::TokenProbe),
         ProbeKind::Routes => Box::new(routes::RoutesProbe),
         ProbeKind::Lb => Box::new(lb::LbProbe),
-        other => Box::new(Unavailable(other)),
-    }
-}
-
-/// Stand-in for probe modules not built yet: reports itself as not available.
-struct Unavailable(ProbeKind);
-
-impl Probe for Unavailable {
-    fn kind(&self) -> ProbeKind {
-        self.0
-    }
-
-    fn requires(&self, _config: &Config) -> Result<(), String> {
-        Err(format!(
-            "a build of aisbf-doctor with the {} probe",
-            self.0.as_str()
-        ))
-    }
-
-    fn run<'a>(&'a self, _ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
-        Box::pin(async { Vec::new() })
+        ProbeKind::Db => Box::new(db::DbProbe),
+        ProbeKind::Cache => Box::new(cache::CacheProbe),
     }
 }

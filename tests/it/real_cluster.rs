@@ -229,6 +229,30 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
     assert_eq!(v["status"], "ok");
     assert!(problems(&v).is_empty(), "{:?}", problems(&v));
     assert_eq!(verdict(&v), ("none".into(), "none".into(), json!([])));
+    // The data layer was part of it: the shared MariaDB and Redis as AISBF left them.
+    for code in [
+        "db_ok",
+        "db_schema_ok",
+        "db_data_ok",
+        "cache_ok",
+        "cache_prefixes_ok",
+    ] {
+        assert!(
+            v["findings"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| f["code"] == code)),
+            "{code}: {v}"
+        );
+    }
+    assert_eq!(codes(&v, "token"), ["db_token_active"]);
+    for node in ["aisbf-1", "aisbf-2", "aisbf-3"] {
+        let got = codes(&v, node);
+        assert!(got.contains(&"db_node_ok".to_string()), "{node}: {got:?}");
+        assert!(
+            got.contains(&"cache_node_ok".to_string()),
+            "{node}: {got:?}"
+        );
+    }
 
     let cfg = without_data_layer(&full);
     // An mcp-only token on /api, another user's token, and a global token: credentials.
@@ -384,6 +408,89 @@ async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
             json!(["aisbf-2"])
         )
     );
+}
+
+/// `diagnose` with the harness's full config ([database], [cache], aisbf_json).
+async fn diagnose_full(c: &RealCluster) -> (Run, Value) {
+    c.doctor(&c.config_text(), &["diagnose"], None).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_on_sqlite_is_the_database_on_that_node_when_db_facts_are_known() {
+    let c = RealCluster::up("node-sqlite");
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        (
+            "database".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        ),
+        "{v}"
+    );
+    assert!(codes(&v, "aisbf-2").contains(&"db_node_sqlite".to_string()));
+    assert!(run.stdout.contains("routes vanish"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_on_another_mysql_database_is_the_database_on_that_node() {
+    let c = RealCluster::up("node-other-mysql");
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        (
+            "database".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        ),
+        "{v}"
+    );
+    assert!(codes(&v, "aisbf-2").contains(&"db_node_other_database".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_the_mysql_pool_defect_is_not_reading_the_shared_database() {
+    // Its aisbf.json is right; only the token found active in the shared
+    // database, yet rejected by that node, tells where it really reads.
+    let c = RealCluster::up("node-mysql-pool-defect");
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        (
+            "database".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        ),
+        "{v}"
+    );
+    assert_eq!(codes(&v, "token"), ["db_token_active"]);
+    assert!(
+        v["verdict"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not reading the shared database"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_another_redis_prefix_is_the_cache_on_that_node() {
+    let c = RealCluster::up("node-other-redis-prefix");
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(
+        verdict(&v),
+        (
+            "cache".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-2"])
+        ),
+        "{v}"
+    );
+    assert!(codes(&v, "aisbf-2").contains(&"cache_node_prefix_differs".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,256 @@
+//! `check cache` end to end against a real Redis, each test under its own
+//! key prefix, and against ports where Redis is absent or something else answers.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A unique key prefix for one test; its keys are unlinked when dropped.
+pub struct TestPrefix(pub String);
+
+impl TestPrefix {
+    pub fn new(tag: &str) -> TestPrefix {
+        TestPrefix(format!(
+            "aisbf-doctor-test:{tag}:{}:{}:",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+}
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let root = self.0.clone();
+        // Drop may run inside or outside a runtime: use a plain thread.
+        let _ = std::thread::spawn(move || unlink_under_blocking(&root)).join();
+    }
+}
+
+/// Test cleanup: SCAN + UNLINK everything under `root` (independent of the code under test).
+pub fn unlink_under_blocking(root: &str) {
+    let Ok(client) = redis::Client::open(REDIS_URL) else {
+        return;
+    };
+    let Ok(mut con) = client.get_connection() else {
+        return;
+    };
+    let pattern = format!(
+        "{}*",
+        root.replace('[', "\\[")
+            .replace('?', "\\?")
+            .replace('*', "\\*")
+    );
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(5000)
+            .query(&mut con)
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("UNLINK").arg(&keys).query(&mut con);
+        }
+        cursor = next;
+        if cursor == 0 {
+            return;
+        }
+    }
+}
+
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis on 127.0.0.1:6379")
+}
+
+/// A config with `[cache]` for `root`: prefix `root`, response `root` + `response:`,
+/// staging `staging_prefix`.
+pub fn cache_config(
+    url: &str,
+    prefix: &str,
+    response: &str,
+    staging: &str,
+    nodes: &[(&str, &std::path::Path)],
+) -> ConfigFile {
+    let mut text = format!(
+        "[cluster]\nname = \"t\"\nuser = \"alice\"\ntoken = \"t0k\"\ntimeout_ms = 1500\n\n[cache]\nurl = \"{url}\"\nprefix = \"{prefix}\"\nresponse_prefix = \"{response}\"\n\n[[cache.other_environments]]\nname = \"staging\"\nprefix = \"{staging}\"\n"
+    );
+    if nodes.is_empty() {
+        text.push_str("\n[[cluster.nodes]]\nname = \"aisbf-1\"\nurl = \"http://127.0.0.1:9\"\n");
+    }
+    for (name, p) in nodes {
+        text.push_str(&format!(
+            "\n[[cluster.nodes]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:9\"\naisbf_json = \"{}\"\n",
+            p.display()
+        ));
+    }
+    config_file(&text)
+}
+
+async fn check_cache(cfg: &ConfigFile) -> (Run, Value) {
+    let run = run_cli(cfg, &["check", "cache", "--format", "json"], &[]).await;
+    let json = run.json();
+    (run, json)
+}
+
+fn has(report: &Value, code: &str) -> bool {
+    report["findings"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|f| f["code"] == code))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_cache_is_ok_and_counts_this_clusters_keys() {
+    let root = TestPrefix::new("healthy");
+    let prefix = format!("{}prod:", root.0);
+    let response = format!("{prefix}response:");
+    let staging = format!("{}staging:", root.0);
+    let mut con = redis().await;
+    let mut pipe = redis::pipe();
+    for i in 0..20 {
+        pipe.cmd("SET").arg(format!("{prefix}k{i}")).arg(1).ignore();
+        pipe.cmd("SET")
+            .arg(format!("{response}r{i}"))
+            .arg(1)
+            .arg("EX")
+            .arg(600)
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut con).await.expect("seed");
+    let cfg = cache_config(REDIS_URL, &prefix, &response, &staging, &[]);
+    let (run, report) = check_cache(&cfg).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(report["verdict"]["layer"], "none");
+    for code in ["cache_ok", "cache_prefixes_ok"] {
+        assert!(has(&report, code), "{code}: {}", run.stdout);
+    }
+    assert!(has(&report, "cache_census") || has(&report, "cache_census_incomplete"));
+    if has(&report, "cache_census") {
+        assert!(
+            run.stdout.contains(&format!(
+                "{prefix} 40 (of which response cache {response} 20)"
+            )),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_keys_without_ttl_are_a_stale_cache_warning() {
+    let root = TestPrefix::new("stale");
+    let prefix = format!("{}prod:", root.0);
+    let response = format!("{prefix}response:");
+    let mut con = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{response}forever"))
+        .arg(1)
+        .query_async(&mut con)
+        .await
+        .expect("set");
+    let cfg = cache_config(REDIS_URL, &prefix, &response, &format!("{}s:", root.0), &[]);
+    let (run, report) = check_cache(&cfg).await;
+    if has(&report, "cache_census_incomplete") {
+        return; // another test filled Redis; the census is a lower bound then
+    }
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(has(&report, "cache_stale_responses"), "{}", run.stdout);
+    assert_eq!(report["verdict"]["layer"], "cache");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_environment_prefixes_are_a_cache_failure() {
+    let root = TestPrefix::new("overlap");
+    let prefix = root.0.clone();
+    let cfg = cache_config(
+        REDIS_URL,
+        &prefix,
+        &format!("{prefix}response:"),
+        &format!("{prefix}staging:"),
+        &[],
+    );
+    let (run, report) = check_cache(&cfg).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(has(&report, "cache_prefix_overlap"));
+    assert_eq!(report["verdict"]["layer"], "cache");
+    assert_eq!(
+        report["verdict"]["culprits"],
+        serde_json::json!(["staging"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_with_another_cache_prefix_is_the_cache_culprit() {
+    let root = TestPrefix::new("nodes");
+    let prefix = format!("{}prod:", root.0);
+    let response = format!("{prefix}response:");
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |name: &str, p: &str, r: &str| {
+        let path = dir.path().join(format!("{name}.json"));
+        let json = serde_json::json!({
+            "cache": {"type": "redis", "redis_key_prefix": p},
+            "response_cache": {"backend": "redis", "redis_key_prefix": r}
+        });
+        std::fs::write(&path, json.to_string()).expect("write");
+        path
+    };
+    let n1 = write("n1", &prefix, &response);
+    let n2 = write("n2", "aisbf:", "aisbf:response:");
+    let cfg = cache_config(
+        REDIS_URL,
+        &prefix,
+        &response,
+        &format!("{}staging:", root.0),
+        &[("aisbf-1", &n1), ("aisbf-2", &n2)],
+    );
+    let (run, report) = check_cache(&cfg).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "aisbf-1"), ["cache_node_ok"]);
+    assert_eq!(codes(&report, "aisbf-2"), ["cache_node_prefix_differs"]);
+    assert_eq!(report["verdict"]["layer"], "cache");
+    assert_eq!(
+        report["verdict"]["culprits"],
+        serde_json::json!(["aisbf-2"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absent_or_impostor_redis_is_a_clear_finding_and_nothing_hangs() {
+    let refused = refused_url().await.replace("http://", "redis://");
+    let silent = silent_server().await.replace("http://", "redis://");
+    let http = raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .replace("http://", "redis://");
+    let rows = [
+        (refused, "cache_unreachable"),
+        (silent, "cache_unreachable"),
+        (http, "cache_not_redis"),
+        // TLS required by the URL, plain Redis on the port.
+        ("rediss://127.0.0.1:6379/0".to_string(), "cache_unreachable"),
+        (
+            "redis://:Sup3rWrongPw@127.0.0.1:6379/0".to_string(),
+            "cache_access_denied",
+        ),
+    ];
+    for (url, code) in rows {
+        let cfg = cache_config(&url, "aisbf:p:", "aisbf:p:response:", "aisbf:s:", &[]);
+        let (run, report) = check_cache(&cfg).await;
+        assert_eq!(run.code, 2, "{url}: {}", run.stdout);
+        assert!(has(&report, code), "{url}: {}", run.stdout);
+        assert_eq!(report["verdict"]["layer"], "cache");
+        assert!(!run.stdout.contains("Sup3rWrongPw"));
+    }
+}
