@@ -62,6 +62,13 @@ pub enum Command {
         #[command(subcommand)]
         what: Option<IncidentsCommand>,
     },
+    /// Run the Discord bot (`[discord] mode`: gateway or http).
+    Serve,
+    /// Discord housekeeping.
+    Discord {
+        #[command(subcommand)]
+        what: DiscordCommand,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -77,6 +84,16 @@ fn parse_symptom(s: &str) -> Result<Symptom, String> {
         let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown symptom {s:?}; one of: {}", all.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordCommand {
+    /// Register the `/aisbf` command tree (only when it changed).
+    Register {
+        /// Register in this guild (instant updates) instead of globally.
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +167,20 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format, chart } => demo(format, chart).await,
+        Command::Serve => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            serve(config).await
+        }
+        Command::Discord { what } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            discord(config, what).await
+        }
         Command::Incidents { what } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -308,5 +339,45 @@ async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => unknown(format!("demo failed: {e}")),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    if config.discord.is_none() {
+        return unknown("serve needs a [discord] section in the config");
+    }
+    let redactor = config.redactor();
+    let url = store_url(&config);
+    match crate::discord::serve(Arc::new(config), &url).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => unknown(redactor.scrub(&format!("serve failed: {e}"))),
+    }
+}
+
+async fn discord(config: Config, what: DiscordCommand) -> ExitCode {
+    let Some(d) = &config.discord else {
+        return unknown("discord commands need a [discord] section in the config");
+    };
+    let redactor = config.redactor();
+    match what {
+        DiscordCommand::Register { guild } => {
+            let rest =
+                match crate::discord::Rest::new(&d.api_base, d.token.clone(), d.application_id) {
+                    Ok(r) => r,
+                    Err(e) => return unknown(e),
+                };
+            let scope = guild.map_or("globally".to_string(), |g| format!("in guild {g}"));
+            match crate::discord::commands::register(&rest, guild).await {
+                Ok(crate::discord::commands::Registered::Unchanged) => {
+                    out(&format!("/aisbf commands already up to date {scope}"));
+                    ExitCode::SUCCESS
+                }
+                Ok(crate::discord::commands::Registered::Updated) => {
+                    out(&format!("/aisbf commands registered {scope}"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => unknown(redactor.scrub(&e.to_string())),
+            }
+        }
     }
 }

@@ -2,6 +2,10 @@
 
 mod cli_health;
 mod config_errors;
+mod discord_gateway;
+mod discord_http;
+mod discord_render;
+mod discord_support;
 mod helpers;
 mod lease;
 mod real_cluster;

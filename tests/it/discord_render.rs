@@ -1,0 +1,1 @@
+//! Pure rendering of verdicts as Discord messages.
