@@ -10,6 +10,24 @@ use serenity::http::HttpBuilder;
 use super::bot::Bot;
 use crate::config::discord::DEFAULT_API_BASE;
 
+/// Serenity's interaction as Discord's JSON again (serenity leaves out the
+/// top-level `type`), so both modes share one parser.
+pub fn reencode(interaction: &Interaction) -> serde_json::Result<Vec<u8>> {
+    let kind = match interaction {
+        Interaction::Ping(_) => 1,
+        Interaction::Command(_) => 2,
+        Interaction::Component(_) => 3,
+        Interaction::Autocomplete(_) => 4,
+        Interaction::Modal(_) => 5,
+        _ => 0,
+    };
+    let mut v = serde_json::to_value(interaction)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), kind.into());
+    }
+    serde_json::to_vec(&v)
+}
+
 struct Handler {
     bot: Arc<Bot>,
     ready: Option<tokio::sync::mpsc::UnboundedSender<()>>,
@@ -25,7 +43,7 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
-        let raw = match serde_json::to_vec(&interaction) {
+        let raw = match reencode(&interaction) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "interaction not re-encoded");

@@ -106,7 +106,10 @@ pub fn verdict(report: &Report, redactor: &Redactor, extras: &Extras<'_>) -> Mes
             scrub(&v.culprits.join(", "))
         ));
     }
-    description.push_str(&format!("**First check:** {}", scrub(&v.first_check)));
+    // The first check is the rule table's advice about configured subjects;
+    // pattern redaction would mangle its prose ("the token: is it ..."), so
+    // only mentions are neutralised here.
+    description.push_str(&format!("**First check:** {}", tame(&v.first_check)));
     let (description, c) = clip(&description, MAX_DESCRIPTION);
     cut |= c;
     let footer_base = format!(

@@ -2,6 +2,7 @@
 
 mod cli_health;
 mod config_errors;
+mod discord_config;
 mod discord_gateway;
 mod discord_http;
 mod discord_render;
