@@ -26,6 +26,35 @@ pub struct Bot {
     pub rest: Rest,
     pub store: Store,
     pub redactor: Redactor,
+    seen: Seen,
+}
+
+/// Interaction ids this process has seen (the newest [`Seen::CAP`]).
+#[derive(Default)]
+struct Seen(
+    std::sync::Mutex<(
+        std::collections::HashSet<String>,
+        std::collections::VecDeque<String>,
+    )>,
+);
+
+impl Seen {
+    const CAP: usize = 10_000;
+
+    fn first_time(&self, id: &str) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (set, order) = &mut *g;
+        if !set.insert(id.to_string()) {
+            return false;
+        }
+        order.push_back(id.to_string());
+        if order.len() > Self::CAP
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+        true
+    }
 }
 
 /// The immediate answer and the work to run once it was sent.
@@ -58,6 +87,7 @@ impl Bot {
             rest,
             store,
             redactor,
+            seen: Seen::default(),
         })
     }
 
@@ -101,20 +131,27 @@ impl Bot {
                         cmd.label()
                     ));
                 }
-                match self.store.claim_interaction(&ix.id).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::info!(interaction = %ix.id, "duplicate delivery; already answered");
-                        return Handled::now(deferred());
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %self.redactor.scrub(&e.to_string()), "cannot record interaction id; answering anyway");
-                    }
+                // Fast check in memory here; the store (shared by replicas)
+                // is asked in the work, off the path to the type 5 answer.
+                if !self.seen.first_time(&ix.id) {
+                    tracing::info!(interaction = %ix.id, "duplicate delivery; already answered");
+                    return Handled::now(deferred());
                 }
                 let bot = self.clone();
                 Handled {
                     reply: deferred(),
-                    work: Some(Box::pin(async move { bot.answer(ix, cmd).await })),
+                    work: Some(Box::pin(async move {
+                        match bot.store.claim_interaction(&ix.id).await {
+                            Ok(true) => bot.answer(ix, cmd).await,
+                            Ok(false) => {
+                                tracing::info!(interaction = %ix.id, "interaction already answered by another replica");
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %bot.redactor.scrub(&e.to_string()), "cannot record interaction id; answering anyway");
+                                bot.answer(ix, cmd).await;
+                            }
+                        }
+                    })),
                 }
             }
             other => self.refuse(&format!("Unsupported interaction type {other}.")),

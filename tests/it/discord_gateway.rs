@@ -107,3 +107,23 @@ fn a_documented_interaction_survives_serenity_and_back_into_our_parser() {
         }
     );
 }
+
+#[test]
+fn an_autocomplete_through_serenity_keeps_the_focused_option() {
+    let raw = serde_json::json!({
+        "id": "600000000000000004", "application_id": "100000000000000002", "type": 4,
+        "data": {"id": "100000000000000003", "name": "aisbf", "type": 1, "options": [
+            {"name": "health", "type": 1, "options": [
+                {"name": "node", "type": 3, "value": "ais", "focused": true}]}]},
+        "channel_id": "100000000000000005", "token": "tok", "version": 1, "locale": "en-US",
+        "entitlements": [], "attachment_size_limit": 8388608,
+        "user": {"id": "100000000000000006", "username": "ops-person", "discriminator": "0", "avatar": null}
+    });
+    let parsed: serenity::all::Interaction =
+        serde_json::from_value(raw).unwrap_or_else(|e| panic!("serenity refused it: {e}"));
+    let back = aisbf_doctor::discord::gateway::reencode(&parsed).expect("re-encode");
+    let ix = aisbf_doctor::discord::interaction::parse(&back).expect("parse");
+    assert_eq!(ix.kind, 4);
+    let focused = aisbf_doctor::discord::interaction::focused(&ix.data.expect("data"));
+    assert_eq!(focused, Some(("node".to_string(), "ais".to_string())));
+}

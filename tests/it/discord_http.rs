@@ -539,3 +539,27 @@ async fn serve_binary_in_http_mode_answers_healthz_and_ping() {
     let _ = child.kill().await;
     let _: Value = Value::Null;
 }
+
+#[tokio::test]
+async fn two_replicas_sharing_a_store_answer_one_interaction_once() {
+    let h = harness(healthy_cluster().await, "http").await;
+    let store_b = aisbf_doctor::store::Store::open(&h.store_url)
+        .await
+        .expect("store");
+    let bot_b = std::sync::Arc::new(
+        aisbf_doctor::discord::Bot::new(h.bot.config.clone(), h.bot.rest.clone(), store_b)
+            .expect("bot b"),
+    );
+    let body = command("500000000000000100", "health", &[], false);
+    let ix = interaction::parse(body.as_bytes()).expect("parse");
+
+    let a = h.bot.handle(ix.clone()).await;
+    assert_eq!(a.reply["type"], 5);
+    a.work.expect("replica a does the work").await;
+    // Replica b gets the same delivery: it defers too, but its work finds the
+    // interaction already claimed in the shared store and posts nothing.
+    let b = bot_b.handle(ix).await;
+    assert_eq!(b.reply["type"], 5);
+    b.work.expect("replica b checks the store").await;
+    assert_eq!(h.fake.matching("PATCH", "tok-500000000000000100").len(), 1);
+}

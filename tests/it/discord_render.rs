@@ -177,7 +177,7 @@ fn severity() -> impl Strategy<Value = Severity> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(100))]
 
     #[test]
     fn any_verdict_stays_within_every_discord_limit(
