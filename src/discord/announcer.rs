@@ -64,7 +64,7 @@ impl Announcer for DiscordAnnouncer {
                 .map_err(err)?;
             let msg = self.message(first);
             self.rest
-                .post(&thread, &msg.json, msg.attachment.as_ref())
+                .post(&thread, &msg.json, &msg.files())
                 .await
                 .map_err(err)?;
             Ok(thread)
@@ -79,7 +79,7 @@ impl Announcer for DiscordAnnouncer {
         Box::pin(async move {
             let msg = self.message(message);
             self.rest
-                .post(thread_id, &msg.json, msg.attachment.as_ref())
+                .post(thread_id, &msg.json, &msg.files())
                 .await
                 .map_err(err)
         })
@@ -92,7 +92,7 @@ impl Announcer for DiscordAnnouncer {
     ) -> BoxFuture<'a, Result<(), AnnounceError>> {
         Box::pin(async move {
             let body = render::text(summary, &self.redactor, false);
-            self.rest.post(thread_id, &body, None).await.map_err(err)?;
+            self.rest.post(thread_id, &body, &[]).await.map_err(err)?;
             self.rest.archive_thread(thread_id).await.map_err(err)
         })
     }

@@ -167,8 +167,8 @@ impl Bot {
     pub async fn answer(self: Arc<Self>, ix: Interaction, cmd: Command) {
         let who = ix.who();
         let (body, file) = match cmd {
-            Command::IncidentStatus => (self.incident_status().await, None),
-            Command::IncidentClose => (self.incident_close(&who).await, None),
+            Command::IncidentStatus => (self.incident_status().await, Vec::new()),
+            Command::IncidentClose => (self.incident_close(&who).await, Vec::new()),
             _ => {
                 let report = self.run(&cmd, &who).await;
                 let force = cmd == Command::IncidentOpen;
@@ -178,8 +178,14 @@ impl Bot {
                     None
                 };
                 let content = thread.map(|t| format!("Incident thread: <#{t}>"));
-                let msg = self.render(&report, &cmd, content.as_deref());
-                (msg.json, msg.attachment)
+                let mut msg = self.render(&report, &cmd, content.as_deref());
+                // Health verdicts carry the per-node latency chart.
+                if matches!(cmd, Command::Health { .. })
+                    && let Ok(Some(png)) = crate::render::chart::latency_png(&report)
+                {
+                    msg = msg.with_chart("latency.png", png);
+                }
+                (msg.json.clone(), msg.files())
             }
         };
         if let Err(e) = self
@@ -251,7 +257,6 @@ impl Bot {
     /// Opens (or reuses) the cluster's incident and its thread, posts the
     /// verdict there; returns the thread id.
     async fn post_to_incident(&self, report: &Report, who: &str, force: bool) -> Option<String> {
-        let channel = self.discord.incident_channel?;
         let cluster = &self.config.cluster.name;
         let scrub = |e: &dyn std::fmt::Display| self.redactor.scrub(&e.to_string());
         let incident = match self.store.open_incident_of(cluster).await {
@@ -271,6 +276,8 @@ impl Bot {
                 return None;
             }
         };
+        // Without an incident channel the incident lives in the store only.
+        let channel = self.discord.incident_channel?;
         let thread = match &incident.thread_id {
             Some(t) => t.clone(),
             None => {
@@ -290,11 +297,7 @@ impl Bot {
             }
         };
         let msg = render::verdict(report, &self.redactor, &Extras::default());
-        if let Err(e) = self
-            .rest
-            .post(&thread, &msg.json, msg.attachment.as_ref())
-            .await
-        {
+        if let Err(e) = self.rest.post(&thread, &msg.json, &msg.files()).await {
             tracing::error!(error = %scrub(&e), "verdict not posted to the incident thread");
         }
         Some(thread)
@@ -344,7 +347,7 @@ impl Bot {
                 let mut problems = Vec::new();
                 if let Some(t) = &i.thread_id {
                     let body = render::text(&summary, &self.redactor, false);
-                    if let Err(e) = self.rest.post(t, &body, None).await {
+                    if let Err(e) = self.rest.post(t, &body, &[]).await {
                         problems.push(e.to_string());
                     }
                     if let Err(e) = self.rest.archive_thread(t).await {

@@ -51,7 +51,12 @@ fn normalise(v: &Value, shape: &Value) -> Value {
         (Value::Object(o), Value::Object(s)) => Value::Object(
             s.keys()
                 .map(|k| {
-                    let got = o.get(k).cloned().unwrap_or(Value::Null);
+                    // Discord leaves out fields at their default (false, empty).
+                    let got = match o.get(k) {
+                        Some(v) => v.clone(),
+                        None if is_default(&s[k]) => s[k].clone(),
+                        None => Value::Null,
+                    };
                     (k.clone(), normalise(&got, &s[k]))
                 })
                 .collect(),
@@ -66,6 +71,15 @@ fn normalise(v: &Value, shape: &Value) -> Value {
                 .collect(),
         ),
         _ => v.clone(),
+    }
+}
+
+fn is_default(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Array(a) => a.is_empty(),
+        Value::Null => true,
+        _ => false,
     }
 }
 

@@ -29,6 +29,33 @@ pub const REPORT_FILE: &str = "aisbf-doctor-report.txt";
 pub struct Message {
     pub json: Value,
     pub attachment: Option<(String, Vec<u8>)>,
+    /// PNG charts uploaded after the report file.
+    pub charts: Vec<(String, Vec<u8>)>,
+}
+
+impl Message {
+    /// Every file to upload, in the order of `json.attachments`.
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        self.attachment
+            .iter()
+            .chain(self.charts.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a PNG chart shown as the embed's image (`attachment://NAME`).
+    pub fn with_chart(mut self, name: &str, png: Vec<u8>) -> Message {
+        let mut list = self.json["attachments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let id = list.len();
+        list.push(json!({"id": id, "filename": name}));
+        self.json["attachments"] = Value::Array(list);
+        self.json["embeds"][0]["image"] = json!({"url": format!("attachment://{name}")});
+        self.charts.push((name.to_string(), png));
+        self
+    }
 }
 
 pub fn color(status: Severity) -> u32 {
@@ -213,6 +240,7 @@ pub fn verdict(report: &Report, redactor: &Redactor, extras: &Extras<'_>) -> Mes
     Message {
         json: msg,
         attachment,
+        charts: Vec::new(),
     }
 }
 

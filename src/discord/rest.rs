@@ -69,7 +69,7 @@ impl Rest {
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-        file: Option<&File>,
+        files: &[File],
         auth: bool,
     ) -> Result<Value, RestError> {
         let url = format!("{}{}", self.base, path);
@@ -89,22 +89,28 @@ impl Rest {
             if auth {
                 req = req.header("Authorization", format!("Bot {}", self.token.expose()));
             }
-            req = match (body, file) {
-                (Some(b), Some((name, bytes))) => {
-                    let part = reqwest::multipart::Part::bytes(bytes.clone())
-                        .file_name(name.clone())
-                        .mime_str("text/plain")
-                        .map_err(|e| fail(e.to_string(), None))?;
+            req = match body {
+                Some(b) if !files.is_empty() => {
                     let json = reqwest::multipart::Part::text(b.to_string())
                         .mime_str("application/json")
                         .map_err(|e| fail(e.to_string(), None))?;
-                    let form = reqwest::multipart::Form::new()
-                        .part("payload_json", json)
-                        .part("files[0]", part);
+                    let mut form = reqwest::multipart::Form::new().part("payload_json", json);
+                    for (i, (name, bytes)) in files.iter().enumerate() {
+                        let mime = if name.ends_with(".png") {
+                            "image/png"
+                        } else {
+                            "text/plain"
+                        };
+                        let part = reqwest::multipart::Part::bytes(bytes.clone())
+                            .file_name(name.clone())
+                            .mime_str(mime)
+                            .map_err(|e| fail(e.to_string(), None))?;
+                        form = form.part(format!("files[{i}]"), part);
+                    }
                     req.multipart(form)
                 }
-                (Some(b), None) => req.json(b),
-                (None, _) => req,
+                Some(b) => req.json(b),
+                None => req,
             };
             let answer = req.send().await;
             let (status, retry_after, text) = match answer {
@@ -186,7 +192,7 @@ impl Rest {
             reqwest::Method::POST,
             &format!("/interactions/{id}/{token}/callback"),
             Some(body),
-            None,
+            &[],
             false,
         )
         .await
@@ -198,7 +204,7 @@ impl Rest {
         &self,
         token: &str,
         body: &Value,
-        file: Option<&File>,
+        files: &[File],
     ) -> Result<(), RestError> {
         self.send(
             "edit original response",
@@ -208,7 +214,7 @@ impl Rest {
                 self.application_id
             ),
             Some(body),
-            file,
+            files,
             false,
         )
         .await
@@ -225,7 +231,7 @@ impl Rest {
                 reqwest::Method::POST,
                 &format!("/channels/{channel}/threads"),
                 Some(&body),
-                None,
+                &[],
                 true,
             )
             .await?;
@@ -237,18 +243,13 @@ impl Rest {
     }
 
     /// Posts a message into a channel or thread.
-    pub async fn post(
-        &self,
-        channel: &str,
-        body: &Value,
-        file: Option<&File>,
-    ) -> Result<(), RestError> {
+    pub async fn post(&self, channel: &str, body: &Value, files: &[File]) -> Result<(), RestError> {
         self.send(
             "post message",
             reqwest::Method::POST,
             &format!("/channels/{channel}/messages"),
             Some(body),
-            file,
+            files,
             true,
         )
         .await
@@ -262,7 +263,7 @@ impl Rest {
             reqwest::Method::PATCH,
             &format!("/channels/{thread}"),
             Some(&serde_json::json!({"archived": true})),
-            None,
+            &[],
             true,
         )
         .await
@@ -282,7 +283,7 @@ impl Rest {
             reqwest::Method::GET,
             &self.commands_path(guild),
             None,
-            None,
+            &[],
             true,
         )
         .await
@@ -294,7 +295,7 @@ impl Rest {
             reqwest::Method::PUT,
             &self.commands_path(guild),
             Some(tree),
-            None,
+            &[],
             true,
         )
         .await

@@ -116,6 +116,18 @@ async fn a_command_is_deferred_then_the_verdict_patches_the_original_and_opens_a
     let buttons = &msg["components"][0]["components"];
     assert_eq!(buttons[0]["custom_id"], "run:health:");
     assert_eq!(buttons[1]["custom_id"], "pin:aisbf-2");
+    // Health verdicts carry the latency chart as an uploaded PNG.
+    assert!(
+        patch.files.iter().any(|(n, _)| n == "latency.png"),
+        "{:?}",
+        patch.files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert_eq!(embed["image"]["url"], "attachment://latency.png");
+    assert!(
+        msg["attachments"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["filename"] == "latency.png"))
+    );
     // The secret token never leaves the bot.
     assert!(!msg.to_string().contains(aisbf_doctor::fake::demo::TOKEN));
 
@@ -421,7 +433,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times_then_reported_with_
     rest.attempts = 3;
     rest.backoff = Duration::from_millis(5);
     let err = rest
-        .edit_original("tok-x", &json!({"content": "x"}), None)
+        .edit_original("tok-x", &json!({"content": "x"}), &[])
         .await
         .expect_err("500s must fail the delivery");
     assert_eq!(err.status, Some(500));
@@ -562,4 +574,22 @@ async fn two_replicas_sharing_a_store_answer_one_interaction_once() {
     assert_eq!(b.reply["type"], 5);
     b.work.expect("replica b checks the store").await;
     assert_eq!(h.fake.matching("PATCH", "tok-500000000000000100").len(), 1);
+}
+
+#[test]
+fn the_command_tree_as_discord_returns_it_counts_as_unchanged() {
+    use aisbf_doctor::discord::commands::{differs, tree};
+    // Discord adds ids and versions and leaves out options at their default.
+    let mut current = tree();
+    current[0]["id"] = json!("1");
+    current[0]["application_id"] = json!("100000000000000002");
+    current[0]["version"] = json!("2");
+    if let Some(node) = current[0]["options"][0]["options"][0].as_object_mut() {
+        assert!(node.remove("required").is_some());
+    }
+    assert!(!differs(&current, &tree()));
+    let mut renamed = tree();
+    renamed[0]["options"][0]["description"] = json!("something else");
+    assert!(differs(&renamed, &tree()));
+    assert!(differs(&json!([]), &tree()));
 }
