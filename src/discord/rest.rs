@@ -35,6 +35,8 @@ pub struct Rest {
     pub backoff: Duration,
     /// Longest 429 wait honoured; longer waits fail the delivery.
     pub max_retry_after: Duration,
+    /// Counts delivered and failed posts (`aisbf_doctor_discord_posts_total`).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// A file to upload with a message.
@@ -55,6 +57,7 @@ impl Rest {
             attempts: 4,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(60),
+            metrics: None,
         })
     }
 
@@ -62,8 +65,28 @@ impl Rest {
         &self.base
     }
 
-    /// Sends one request with retries; returns the JSON answer (Null when empty).
+    /// Sends one request with retries and counts writes in the metrics.
     async fn send(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        files: &[File],
+        auth: bool,
+    ) -> Result<Value, RestError> {
+        let write = method != reqwest::Method::GET;
+        let result = self
+            .send_retrying(what, method, path, body, files, auth)
+            .await;
+        if write && let Some(m) = &self.metrics {
+            m.discord_post(result.is_ok());
+        }
+        result
+    }
+
+    /// Sends one request with retries; returns the JSON answer (Null when empty).
+    async fn send_retrying(
         &self,
         what: &str,
         method: reqwest::Method,

@@ -2,6 +2,7 @@
 
 mod cli_health;
 mod config_errors;
+mod discord_announce;
 mod discord_config;
 mod discord_gateway;
 mod discord_http;
