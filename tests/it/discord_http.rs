@@ -593,3 +593,52 @@ fn the_command_tree_as_discord_returns_it_counts_as_unchanged() {
     assert!(differs(&renamed, &tree()));
     assert!(differs(&json!([]), &tree()));
 }
+
+#[tokio::test]
+async fn incident_open_by_an_ops_member_opens_a_thread_even_for_a_healthy_cluster() {
+    let h = harness(healthy_cluster().await, "http").await;
+    let url = serve_http(h.bot.clone()).await;
+    let refused = post_signed(
+        &url,
+        &command("500000000000000110", "incident open", &[], false),
+    )
+    .await
+    .json();
+    assert_eq!(refused["type"], 4);
+    assert!(
+        h.bot
+            .store
+            .open_incident_of("fake")
+            .await
+            .expect("store")
+            .is_none()
+    );
+
+    let a = post_signed(
+        &url,
+        &command("500000000000000111", "incident open", &[], true),
+    )
+    .await;
+    assert_eq!(a.json()["type"], 5);
+    let patch = h
+        .fake
+        .wait_for("PATCH", "tok-500000000000000111", 1, WAIT)
+        .await;
+    assert_eq!(patch.len(), 1);
+    let incident = h
+        .bot
+        .store
+        .open_incident_of("fake")
+        .await
+        .expect("store")
+        .expect("incident opened");
+    assert_eq!(incident.opened_by, "discord:100000000000000006");
+    let thread = incident.thread_id.expect("thread stored");
+    assert!(
+        patch[0].json["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&thread)
+    );
+    assert_eq!(h.fake.matching("POST", "/threads").len(), 1);
+}
