@@ -83,6 +83,38 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENT)
         .build()?;
+
+    // One command at a time: the cost of a verdict without queueing.
+    let mut single_ms = Vec::new();
+    for i in 0..20u64 {
+        let id = format!("6{i:017}");
+        let token = format!("single-{id}");
+        let body = command_interaction(&id, &token, "health", &[], &[]).to_string();
+        let ts = "1767225600";
+        let sig = hex::encode(key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+        let started = Instant::now();
+        client
+            .post(&url)
+            .header("x-signature-ed25519", sig)
+            .header("x-signature-timestamp", ts)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let got = fake
+            .wait_for("PATCH", &token, 1, Duration::from_secs(30))
+            .await;
+        if let Some(r) = got.first() {
+            single_ms.push(r.at.duration_since(started).as_secs_f64() * 1000.0);
+        }
+    }
+    single_ms.sort_by(f64::total_cmp);
+    println!(
+        "one command at a time -> verdict PATCH ({} samples): p50 {:.1} ms, p99 {:.1} ms",
+        single_ms.len(),
+        percentile(&single_ms, 50.0),
+        percentile(&single_ms, 99.0)
+    );
     let mut deferred_ms = Vec::new();
     let mut verdict_ms = Vec::new();
     let mut n = 0u64;
