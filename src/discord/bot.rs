@@ -166,7 +166,7 @@ impl Bot {
     /// The slow part: run, record, post to the incident thread, PATCH @original.
     pub async fn answer(self: Arc<Self>, ix: Interaction, cmd: Command) {
         let who = ix.who();
-        let (body, file) = match cmd {
+        let (body, files) = match cmd {
             Command::IncidentStatus => (self.incident_status().await, Vec::new()),
             Command::IncidentClose => (self.incident_close(&who).await, Vec::new()),
             _ => {
@@ -188,11 +188,14 @@ impl Bot {
                 (msg.json.clone(), msg.files())
             }
         };
-        if let Err(e) = self
-            .rest
-            .edit_original(&ix.token, &body, file.as_ref())
-            .await
-        {
+        let mut sent = self.rest.edit_original(&ix.token, &body, &files).await;
+        // In http mode the work starts while our type 5 answer is still on
+        // its way to Discord; a PATCH that outruns it meets "Unknown Webhook".
+        if matches!(&sent, Err(e) if e.status == Some(404)) {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            sent = self.rest.edit_original(&ix.token, &body, &files).await;
+        }
+        if let Err(e) = sent {
             tracing::error!(error = %self.redactor.scrub(&e.to_string()), interaction = %ix.id, "verdict not delivered");
         }
     }

@@ -107,7 +107,9 @@ pub struct User {
 
 /// Why an interaction body was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseError {
+    /// Not JSON, not an interaction, or missing its id or token.
     #[error("malformed interaction: {0}")]
     Malformed(String),
 }
@@ -164,13 +166,18 @@ pub enum Command {
 
 /// Why a command cannot be run (answered as an ephemeral message).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandError {
+    /// Not a command of the `/aisbf` tree (or a button we did not make).
     #[error("unknown command {0:?}")]
     Unknown(String),
+    /// An option value longer than [`MAX_OPTION_LEN`].
     #[error("option `{0}` is longer than {MAX_OPTION_LEN} characters; refused")]
     Oversized(String),
+    /// An option that should be a string is not.
     #[error("option `{0}` must be text")]
     NotText(String),
+    /// A symptom that is not one of [`Symptom::ALL`].
     #[error("unknown symptom {0:?}")]
     UnknownSymptom(String),
 }

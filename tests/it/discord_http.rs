@@ -642,3 +642,27 @@ async fn incident_open_by_an_ops_member_opens_a_thread_even_for_a_healthy_cluste
     );
     assert_eq!(h.fake.matching("POST", "/threads").len(), 1);
 }
+
+#[tokio::test]
+async fn a_verdict_that_outruns_the_deferral_and_meets_unknown_webhook_is_sent_again() {
+    let h = harness(healthy_cluster().await, "http").await;
+    let url = serve_http(h.bot.clone()).await;
+    h.fake.fail_next(
+        "@original",
+        404,
+        json!({"message": "Unknown Webhook", "code": 10015}),
+    );
+    post_signed(&url, &command("500000000000000120", "health", &[], false)).await;
+    let ok = h
+        .fake
+        .wait_for("PATCH", "tok-500000000000000120", 1, WAIT)
+        .await;
+    assert_eq!(ok.len(), 1);
+    let statuses: Vec<u16> = h
+        .fake
+        .matching("PATCH", "tok-500000000000000120")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![404, 200]);
+}
