@@ -127,3 +127,56 @@ fn an_autocomplete_through_serenity_keeps_the_focused_option() {
     let focused = aisbf_doctor::discord::interaction::focused(&ix.data.expect("data"));
     assert_eq!(focused, Some(("node".to_string(), "ais".to_string())));
 }
+
+#[tokio::test]
+async fn serve_binary_in_gateway_mode_identifies_and_answers_a_command() {
+    let cluster = healthy_cluster().await;
+    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
+        .await
+        .expect("fake");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut text = config_text(&cluster, &fake.api_base(), "gateway", "127.0.0.1:0");
+    text.push_str(&format!(
+        "\n[store]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("s.db").display()
+    ));
+    let cfg = crate::helpers::config_file(&text);
+    let mut child = tokio::process::Command::new(crate::helpers::BIN)
+        .arg("--config")
+        .arg(&cfg.path)
+        .arg("serve")
+        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    assert!(
+        fake.wait_sessions(1, WAIT).await,
+        "serve never identified on the gateway"
+    );
+    // Serenity asked the fake (not discord.com) for the gateway, with the bot token.
+    let asked = fake.matching("GET", "/gateway");
+    assert!(!asked.is_empty());
+    let auth = format!("Bot {BOT_TOKEN}");
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(auth.as_str()))
+    );
+    fake.dispatch(
+        "INTERACTION_CREATE",
+        command_interaction(
+            "600000000000000010",
+            "gw-bin-tok",
+            "health",
+            &[("node", "aisbf-1")],
+            &[],
+        ),
+    );
+    let patches = fake
+        .wait_for("PATCH", "gw-bin-tok/messages/@original", 1, WAIT)
+        .await;
+    assert_eq!(patches.len(), 1, "{:?}", fake.requests());
+    let _ = child.kill().await;
+}
