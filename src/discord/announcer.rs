@@ -12,6 +12,8 @@ pub struct DiscordAnnouncer {
     rest: Rest,
     channel: u64,
     redactor: Redactor,
+    /// The newest leader fence seen; a post with an older one is refused.
+    newest_fence: std::sync::atomic::AtomicI64,
 }
 
 impl DiscordAnnouncer {
@@ -20,7 +22,23 @@ impl DiscordAnnouncer {
             rest,
             channel: channel_id,
             redactor,
+            newest_fence: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Refuses an announcement from a leader older than one already heard.
+    fn check_fence(&self, a: &Announcement) -> Result<(), AnnounceError> {
+        use std::sync::atomic::Ordering;
+        let Some(fence) = a.fence else {
+            return Ok(());
+        };
+        let newest = self.newest_fence.fetch_max(fence, Ordering::SeqCst);
+        if fence < newest {
+            return Err(AnnounceError(format!(
+                "stale leader: fence {fence} is older than {newest}; not posted"
+            )));
+        }
+        Ok(())
     }
 
     fn message(&self, a: &Announcement) -> render::Message {
@@ -77,6 +95,7 @@ impl Announcer for DiscordAnnouncer {
         message: &'a Announcement,
     ) -> BoxFuture<'a, Result<(), AnnounceError>> {
         Box::pin(async move {
+            self.check_fence(message)?;
             let msg = self.message(message);
             self.rest
                 .post(thread_id, &msg.json, &msg.files())

@@ -120,3 +120,33 @@ async fn a_failed_announcement_is_an_error_with_the_reason_not_a_silent_drop() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_post_from_a_stale_leader_fence_is_refused_and_not_sent() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    let announcer = DiscordAnnouncer::new(
+        h.bot.rest.clone(),
+        INCIDENT_CHANNEL.parse().expect("id"),
+        h.bot.redactor.clone(),
+    );
+    let with_fence = |fence| Announcement {
+        change: Some(Change::Escalation),
+        report: failing(),
+        note: None,
+        fence: Some(fence),
+    };
+    announcer
+        .post("700", &with_fence(5))
+        .await
+        .expect("leader 5 posts");
+    let err = announcer
+        .post("700", &with_fence(4))
+        .await
+        .expect_err("leader 4 is stale");
+    assert!(err.to_string().contains("stale leader"), "{err}");
+    announcer
+        .post("700", &with_fence(6))
+        .await
+        .expect("a newer leader posts");
+    assert_eq!(h.fake.matching("POST", "/channels/700/messages").len(), 2);
+}
