@@ -74,6 +74,13 @@ pub enum Command {
         #[command(subcommand)]
         what: CacheCommand,
     },
+    /// Run the Discord bot (`[discord] mode`: gateway or http).
+    Serve,
+    /// Discord housekeeping.
+    Discord {
+        #[command(subcommand)]
+        what: DiscordCommand,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -89,6 +96,16 @@ fn parse_symptom(s: &str) -> Result<Symptom, String> {
         let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown symptom {s:?}; one of: {}", all.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordCommand {
+    /// Register the `/aisbf` command tree (only when it changed).
+    Register {
+        /// Register in this guild (instant updates) instead of globally.
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,13 +196,18 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format, chart } => demo(format, chart).await,
-        Command::Watch { once } => {
-            let config = match config::load(&cli.config) {
-                Ok(c) => c,
-                Err(e) => return unknown(format!("config error: {e}")),
-            };
-            watch(config, once).await
-        }
+        Command::Watch { once } => match config::load(&cli.config) {
+            Ok(config) => watch(config, once).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
+        Command::Serve => match config::load(&cli.config) {
+            Ok(config) => serve(config).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
+        Command::Discord { what } => match config::load(&cli.config) {
+            Ok(config) => discord(config, what).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
         Command::Incidents { what } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -353,6 +375,46 @@ async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => unknown(format!("demo failed: {e}")),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    if config.discord.is_none() {
+        return unknown("serve needs a [discord] section in the config");
+    }
+    let redactor = config.redactor();
+    let url = store_url(&config);
+    match crate::discord::serve(Arc::new(config), &url).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => unknown(redactor.scrub(&format!("serve failed: {e}"))),
+    }
+}
+
+async fn discord(config: Config, what: DiscordCommand) -> ExitCode {
+    let Some(d) = &config.discord else {
+        return unknown("discord commands need a [discord] section in the config");
+    };
+    let redactor = config.redactor();
+    match what {
+        DiscordCommand::Register { guild } => {
+            let rest =
+                match crate::discord::Rest::new(&d.api_base, d.token.clone(), d.application_id) {
+                    Ok(r) => r,
+                    Err(e) => return unknown(e),
+                };
+            let scope = guild.map_or("globally".to_string(), |g| format!("in guild {g}"));
+            match crate::discord::commands::register(&rest, guild).await {
+                Ok(crate::discord::commands::Registered::Unchanged) => {
+                    out(&format!("/aisbf commands already up to date {scope}"));
+                    ExitCode::SUCCESS
+                }
+                Ok(crate::discord::commands::Registered::Updated) => {
+                    out(&format!("/aisbf commands registered {scope}"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => unknown(redactor.scrub(&e.to_string())),
+            }
+        }
     }
 }
 

@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::secret::{Redactor, Secret};
 
+pub mod discord;
+pub use discord::Discord;
+
 /// Default location of the config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "./config/aisbf-doctor.toml";
 
@@ -36,6 +39,8 @@ pub struct Config {
     /// `[store]`; `None` when the section is absent (the bot then uses the
     /// default SQLite file, and CLI runs are not recorded).
     pub store: Option<StoreConfig>,
+    /// `[discord]`: the chat bot; `None` when the section is absent.
+    pub discord: Option<Discord>,
     /// `[watch]`: the schedule `watch` (and `serve`) runs; `None` when absent.
     pub watch: Option<WatchConfig>,
     /// `[metrics]`: where the Prometheus endpoint listens; `None` when absent.
@@ -146,6 +151,9 @@ impl Config {
             out.push(cache.url.clone());
             out.extend(url_password(cache.url.expose()));
         }
+        if let Some(d) = &self.discord {
+            out.push(d.token.clone());
+        }
         if let Some(store) = &self.store {
             out.push(store.url.clone());
             out.extend(url_password(store.url.expose()));
@@ -191,6 +199,7 @@ struct RawConfig {
     routes: Option<RawRoutes>,
     lb: Option<RawLb>,
     store: Option<RawStore>,
+    discord: Option<discord::RawDiscord>,
     watch: Option<RawWatch>,
     metrics: Option<RawMetrics>,
 }
@@ -565,11 +574,13 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
                 })
         })
         .transpose()?;
+    let discord = raw.discord.map(discord::validate).transpose()?;
     Ok(Config {
         lb,
         store,
         watch,
         metrics,
+        discord,
         cluster: Cluster {
             name: c.name,
             user: c.user,

@@ -11,6 +11,7 @@ pub mod announce;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod discord;
 pub mod engine;
 pub mod fake;
 pub mod finding;

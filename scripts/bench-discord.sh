@@ -1,0 +1,13 @@
+#!/bin/sh
+# Measures the Discord edge: signed interaction -> type 5 latency (p50/p99,
+# 50 concurrent commands), time to the verdict PATCH, and serve start-up.
+# Everything runs on loopback against the fake Discord and fake AISBF nodes.
+set -eu
+cd "$(dirname "$0")/.."
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+    cargo build --release --locked --bin aisbf-doctor --example bench_discord
+else
+    cargo build --locked --bin aisbf-doctor --example bench_discord
+fi
+"target/$PROFILE/examples/bench_discord" "target/$PROFILE/aisbf-doctor" "${ROUNDS:-10}"

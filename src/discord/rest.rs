@@ -1,0 +1,331 @@
+//! The bot's Discord REST client: a few endpoints, with 429 `retry_after`
+//! respected and 5xx / connection failures retried a bounded number of times.
+//! A post that still fails is logged with its reason and returned as an error,
+//! never dropped silently.
+//!
+//! Why not serenity's `Http`: serenity 0.12's rate limiter builds requests
+//! without the configured proxy, so with a custom `api_base` (tests, proxies)
+//! its 429 handling has to be switched off. This client does both.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::secret::Secret;
+
+/// How a delivery failed for good.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{what} failed: {reason}")]
+pub struct RestError {
+    pub what: String,
+    pub reason: String,
+    /// HTTP status of the last answer, if any.
+    pub status: Option<u16>,
+}
+
+#[derive(Clone)]
+pub struct Rest {
+    client: reqwest::Client,
+    base: String,
+    token: Secret,
+    pub application_id: u64,
+    /// Attempts for 5xx / connection errors (429s do not count).
+    pub attempts: u32,
+    /// First back-off after a 5xx; doubles each time.
+    pub backoff: Duration,
+    /// Longest 429 wait honoured; longer waits fail the delivery.
+    pub max_retry_after: Duration,
+    /// Counts delivered and failed posts (`aisbf_doctor_discord_posts_total`).
+    pub metrics: Option<crate::metrics::Metrics>,
+}
+
+/// A file to upload with a message.
+pub type File = (String, Vec<u8>);
+
+impl Rest {
+    pub fn new(api_base: &str, token: Secret, application_id: u64) -> anyhow::Result<Rest> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("DiscordBot (https://github.com/aisbf-doctor, 0.1)")
+            .build()?;
+        Ok(Rest {
+            client,
+            base: api_base.trim_end_matches('/').to_string(),
+            token,
+            application_id,
+            attempts: 4,
+            backoff: Duration::from_millis(250),
+            max_retry_after: Duration::from_secs(60),
+            metrics: None,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one request with retries and counts writes in the metrics.
+    async fn send(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        files: &[File],
+        auth: bool,
+    ) -> Result<Value, RestError> {
+        let write = method != reqwest::Method::GET;
+        let result = self
+            .send_retrying(what, method, path, body, files, auth)
+            .await;
+        if write && let Some(m) = &self.metrics {
+            m.discord_post(result.is_ok());
+        }
+        result
+    }
+
+    /// Sends one request with retries; returns the JSON answer (Null when empty).
+    async fn send_retrying(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        files: &[File],
+        auth: bool,
+    ) -> Result<Value, RestError> {
+        let url = format!("{}{}", self.base, path);
+        let mut failures = 0u32;
+        let mut backoff = self.backoff;
+        let fail = |reason: String, status: Option<u16>| {
+            let e = RestError {
+                what: what.to_string(),
+                reason,
+                status,
+            };
+            tracing::warn!(error = %e, "discord request failed");
+            e
+        };
+        loop {
+            let mut req = self.client.request(method.clone(), &url);
+            if auth {
+                req = req.header("Authorization", format!("Bot {}", self.token.expose()));
+            }
+            req = match body {
+                Some(b) if !files.is_empty() => {
+                    let json = reqwest::multipart::Part::text(b.to_string())
+                        .mime_str("application/json")
+                        .map_err(|e| fail(e.to_string(), None))?;
+                    let mut form = reqwest::multipart::Form::new().part("payload_json", json);
+                    for (i, (name, bytes)) in files.iter().enumerate() {
+                        let mime = if name.ends_with(".png") {
+                            "image/png"
+                        } else {
+                            "text/plain"
+                        };
+                        let part = reqwest::multipart::Part::bytes(bytes.clone())
+                            .file_name(name.clone())
+                            .mime_str(mime)
+                            .map_err(|e| fail(e.to_string(), None))?;
+                        form = form.part(format!("files[{i}]"), part);
+                    }
+                    req.multipart(form)
+                }
+                Some(b) => req.json(b),
+                None => req,
+            };
+            let answer = req.send().await;
+            let (status, retry_after, text) = match answer {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let header = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|h| h.to_str().ok())
+                        .and_then(|s| s.parse::<f64>().ok());
+                    let text = resp.text().await.unwrap_or_default();
+                    (Some(status), header, text)
+                }
+                Err(e) => (None, None, e.without_url().to_string()),
+            };
+            match status {
+                Some(s) if (200..300).contains(&s) => {
+                    return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+                }
+                Some(429) => {
+                    let from_body = serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .and_then(|v| v["retry_after"].as_f64());
+                    let secs = from_body.or(retry_after).unwrap_or(1.0).max(0.0);
+                    let wait = Duration::from_secs_f64(secs.min(3600.0));
+                    if wait > self.max_retry_after {
+                        return Err(fail(
+                            format!("rate limited for {secs:.1} s, longer than we wait"),
+                            Some(429),
+                        ));
+                    }
+                    tracing::info!(
+                        what,
+                        retry_after_s = secs,
+                        "rate limited by Discord; waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Some(s) if s >= 500 => {
+                    failures += 1;
+                    let reason = format!("HTTP {s}: {}", short(&text));
+                    if failures >= self.attempts {
+                        return Err(fail(
+                            format!("{reason} (gave up after {failures} attempts)"),
+                            Some(s),
+                        ));
+                    }
+                    tracing::warn!(what, attempt = failures, %reason, "discord request failed; retrying");
+                }
+                Some(s) => {
+                    return Err(fail(format!("HTTP {s}: {}", short(&text)), Some(s)));
+                }
+                None => {
+                    failures += 1;
+                    if failures >= self.attempts {
+                        return Err(fail(
+                            format!("{text} (gave up after {failures} attempts)"),
+                            None,
+                        ));
+                    }
+                    tracing::warn!(what, attempt = failures, reason = %text, "discord request failed; retrying");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = backoff.saturating_mul(2);
+        }
+    }
+
+    /// Answers an interaction (gateway mode; http mode answers in the HTTP response).
+    pub async fn interaction_callback(
+        &self,
+        id: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<(), RestError> {
+        self.send(
+            "interaction callback",
+            reqwest::Method::POST,
+            &format!("/interactions/{id}/{token}/callback"),
+            Some(body),
+            &[],
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Replaces the deferred answer with the verdict (PATCH @original).
+    pub async fn edit_original(
+        &self,
+        token: &str,
+        body: &Value,
+        files: &[File],
+    ) -> Result<(), RestError> {
+        self.send(
+            "edit original response",
+            reqwest::Method::PATCH,
+            &format!(
+                "/webhooks/{}/{token}/messages/@original",
+                self.application_id
+            ),
+            Some(body),
+            files,
+            false,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Starts a public thread in `channel`; returns its id.
+    pub async fn create_thread(&self, channel: u64, name: &str) -> Result<String, RestError> {
+        let (name, _) = super::render::clip(name, 100);
+        let body = serde_json::json!({"name": name, "type": 11, "auto_archive_duration": 1440});
+        let v = self
+            .send(
+                "create thread",
+                reqwest::Method::POST,
+                &format!("/channels/{channel}/threads"),
+                Some(&body),
+                &[],
+                true,
+            )
+            .await?;
+        v["id"].as_str().map(str::to_string).ok_or(RestError {
+            what: "create thread".into(),
+            reason: "answer has no thread id".into(),
+            status: None,
+        })
+    }
+
+    /// Posts a message into a channel or thread.
+    pub async fn post(&self, channel: &str, body: &Value, files: &[File]) -> Result<(), RestError> {
+        self.send(
+            "post message",
+            reqwest::Method::POST,
+            &format!("/channels/{channel}/messages"),
+            Some(body),
+            files,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Archives a thread.
+    pub async fn archive_thread(&self, thread: &str) -> Result<(), RestError> {
+        self.send(
+            "archive thread",
+            reqwest::Method::PATCH,
+            &format!("/channels/{thread}"),
+            Some(&serde_json::json!({"archived": true})),
+            &[],
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn commands_path(&self, guild: Option<u64>) -> String {
+        match guild {
+            Some(g) => format!("/applications/{}/guilds/{g}/commands", self.application_id),
+            None => format!("/applications/{}/commands", self.application_id),
+        }
+    }
+
+    pub async fn get_commands(&self, guild: Option<u64>) -> Result<Value, RestError> {
+        self.send(
+            "get commands",
+            reqwest::Method::GET,
+            &self.commands_path(guild),
+            None,
+            &[],
+            true,
+        )
+        .await
+    }
+
+    pub async fn put_commands(&self, guild: Option<u64>, tree: &Value) -> Result<Value, RestError> {
+        self.send(
+            "put commands",
+            reqwest::Method::PUT,
+            &self.commands_path(guild),
+            Some(tree),
+            &[],
+            true,
+        )
+        .await
+    }
+}
+
+fn short(text: &str) -> String {
+    let one_line = text.replace('\n', " ");
+    super::render::clip(&one_line, 200).0
+}
