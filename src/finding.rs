@@ -142,6 +142,12 @@ pub enum Code {
     BalancerFailuresFollowNode,
     /// The balancer serves answers that match no configured node.
     BalancerUnknownMember,
+
+    // --- hardening ---
+    /// The TLS handshake with the node failed (bad, expired or self-signed certificate).
+    NodeTls,
+    /// The node answered with a redirect; redirects are never followed.
+    NodeRedirect,
 }
 
 impl Code {

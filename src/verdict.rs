@@ -146,6 +146,8 @@ pub fn rule_for(code: Code) -> Rule {
         Code::RouteProviderDown => rule(L::Provider, EditRoutes, 61),
         Code::RouteBroken => rule(L::Route, EditRoutes, 62),
         Code::RouteSlowOnNode => rule(L::Node, EditInfrastructure, 91),
+        Code::NodeTls => rule(L::Node, EditInfrastructure, 18),
+        Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -322,6 +324,12 @@ fn first_check(top: &Finding) -> String {
         ),
         Code::RouteBroken => format!("Check that {n} exists for cluster.user (dashboard: providers/rotations) and read the node logs for the error"),
         Code::RouteSlowOnNode => format!("Check {n}'s network path to the providers and its load"),
+        Code::NodeTls => format!(
+            "Check {n}'s certificate (openssl s_client -connect host:port): renew it or install the right chain; set tls_insecure = true on that node only for a known self-signed test node"
+        ),
+        Code::NodeRedirect => format!(
+            "Point {n}'s url at the AISBF node itself, not at a proxy or login page that redirects elsewhere"
+        ),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
