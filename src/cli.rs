@@ -81,6 +81,15 @@ pub enum Command {
         #[command(subcommand)]
         what: DiscordCommand,
     },
+    /// Exit 0 when the bot's own health endpoint answers 2xx, else 1 (for a
+    /// container HEALTHCHECK; needs no config and no curl).
+    Healthcheck {
+        #[arg(long, env = "AISBF_DOCTOR_HEALTHCHECK_URL", default_value = DEFAULT_HEALTHCHECK_URL)]
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
     Demo {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -170,6 +179,9 @@ pub fn exit_code(status: Severity) -> u8 {
 
 pub const EXIT_UNKNOWN: u8 = 3;
 
+/// Where `serve` answers `/healthz` by default.
+pub const DEFAULT_HEALTHCHECK_URL: &str = "http://127.0.0.1:8080/healthz";
+
 fn unknown(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("aisbf-doctor: {message}");
     ExitCode::from(EXIT_UNKNOWN)
@@ -208,6 +220,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(config) => discord(config, what).await,
             Err(e) => unknown(format!("config error: {e}")),
         },
+        Command::Healthcheck { url, timeout_ms } => healthcheck(&url, timeout_ms).await,
         Command::Incidents { what } => {
             let config = match config::load(&cli.config) {
                 Ok(c) => c,
@@ -355,6 +368,32 @@ async fn check(
             ExitCode::from(exit_code(report.status))
         }
         Err(e) => unknown(format!("internal error: {e}")),
+    }
+}
+
+/// GETs `url` once; 0 on 2xx, 1 on anything else (Docker's convention).
+async fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
+    let url = match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => return unknown(format!("healthcheck: invalid URL {url:?}")),
+    };
+    let http = match crate::http::Http::new(std::time::Duration::from_millis(timeout_ms.max(1))) {
+        Ok(h) => h,
+        Err(e) => return unknown(format!("healthcheck: {e}")),
+    };
+    match http.get(&url, None).await {
+        Ok(a) if (200..300).contains(&a.status) => {
+            out(&format!("healthy: {} answered {}", url, a.status));
+            ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            out(&format!("unhealthy: {} answered {}", url, a.status));
+            ExitCode::from(1)
+        }
+        Err(f) => {
+            out(&format!("unhealthy: {}: {}", url, f.describe()));
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -125,7 +125,16 @@ pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> 
 /// problem met on the way is a finding.
 pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?;
+    let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?
+        .with_redactor(config.redactor())
+        .with_insecure(
+            config
+                .cluster
+                .nodes
+                .iter()
+                .filter(|n| n.tls_insecure)
+                .map(|n| &n.url),
+        )?;
     let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
     let redactor = config.redactor();
     let symptom = scope.symptom;

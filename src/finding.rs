@@ -204,6 +204,11 @@ pub enum Code {
     CacheForeignKeys,
     /// The census stopped at its time budget: counts are a lower bound.
     CacheCensusIncomplete,
+    // --- hardening ---
+    /// The TLS handshake with the node failed (bad, expired or self-signed certificate).
+    NodeTls,
+    /// The node answered with a redirect; redirects are never followed.
+    NodeRedirect,
 }
 
 impl Code {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tracing::Instrument;
 use url::Url;
 
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 /// Bodies above this size are not read further.
 pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
@@ -27,6 +27,10 @@ pub enum Body {
     /// Larger than the cap; reading stopped there.
     TooLarge {
         cap: usize,
+    },
+    /// A 3xx answer: where it pointed (masked). Redirects are never followed.
+    Redirect {
+        location: String,
     },
 }
 
@@ -64,6 +68,9 @@ impl Body {
             }
             Body::Text(t) => format!("non-JSON body {:?}", truncate(t, 120)),
             Body::TooLarge { cap } => format!("body larger than {} KiB", cap / 1024),
+            Body::Redirect { location } => {
+                format!("a redirect to {:?} (not followed)", truncate(location, 200))
+            }
         }
     }
 }
@@ -113,8 +120,15 @@ pub type Outcome = Result<Answer, Failure>;
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
+    /// A second client that skips certificate checks, used only for the
+    /// origins of nodes configured with `tls_insecure = true`.
+    insecure: Option<(reqwest::Client, Vec<url::Origin>)>,
     timeout: Duration,
     body_cap: usize,
+    idle_per_host: usize,
+    /// Masks configured secrets in bodies and `Location` headers before any
+    /// probe sees them, so a node echoing a token cannot leak it into a finding.
+    redactor: Redactor,
 }
 
 impl Http {
@@ -129,18 +143,42 @@ impl Http {
     }
 
     fn build(timeout: Duration, idle_per_host: usize) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .pool_max_idle_per_host(idle_per_host)
-            .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            client,
+            client: client(timeout, idle_per_host, false)?,
+            insecure: None,
             timeout,
             body_cap: DEFAULT_BODY_CAP,
+            idle_per_host,
+            redactor: Redactor::default(),
         })
+    }
+
+    /// Masks these secrets in everything read from the network.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// Accepts any certificate from the origins (scheme, host, port) of these
+    /// URLs, and only from them. An empty list keeps every check on.
+    pub fn with_insecure<'a>(
+        mut self,
+        urls: impl IntoIterator<Item = &'a Url>,
+    ) -> anyhow::Result<Self> {
+        let origins: Vec<url::Origin> = urls.into_iter().map(Url::origin).collect();
+        self.insecure = if origins.is_empty() {
+            None
+        } else {
+            Some((client(self.timeout, self.idle_per_host, true)?, origins))
+        };
+        Ok(self)
+    }
+
+    fn client_for(&self, url: &Url) -> &reqwest::Client {
+        match &self.insecure {
+            Some((insecure, origins)) if origins.contains(&url.origin()) => insecure,
+            _ => &self.client,
+        }
     }
 
     pub fn with_body_cap(mut self, cap: usize) -> Self {
@@ -192,15 +230,32 @@ impl Http {
         body: Option<&Value>,
         started: Instant,
     ) -> Outcome {
-        let mut req = self.client.request(method, url.clone());
+        let mut req = self.client_for(url).request(method, url.clone());
         if let Some(token) = bearer {
             req = req.bearer_auth(token.expose());
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let mut resp = req.send().await.map_err(|e| classify(&e, started))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| classify(&e, started, &self.redactor))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Ok(Answer {
+                status,
+                latency_ms: elapsed_ms(started),
+                body: Body::Redirect {
+                    location: self.redactor.scrub(&location),
+                },
+            });
+        }
         let mut bytes: Vec<u8> = Vec::new();
         loop {
             match resp.chunk().await {
@@ -215,12 +270,18 @@ impl Http {
                     bytes.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(classify(&e, started)),
+                Err(e) => return Err(classify(&e, started, &self.redactor)),
             }
         }
         let body = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) => Body::Json(v),
-            Err(_) => Body::Text(truncate(&String::from_utf8_lossy(&bytes), 512)),
+            Ok(mut v) => {
+                mask_json(&mut v, &self.redactor);
+                Body::Json(v)
+            }
+            Err(_) => Body::Text(
+                self.redactor
+                    .scrub(&truncate(&String::from_utf8_lossy(&bytes), 512)),
+            ),
         };
         Ok(Answer {
             status,
@@ -230,11 +291,55 @@ impl Http {
     }
 }
 
+fn client(
+    timeout: Duration,
+    idle_per_host: usize,
+    accept_invalid_certs: bool,
+) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .pool_max_idle_per_host(idle_per_host)
+        .danger_accept_invalid_certs(accept_invalid_certs)
+        .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// Masks known secrets in every string (and key) of a JSON answer. Only exact
+/// configured values are masked here: pattern masking would alter model ids
+/// the probes compare. Findings get the full scrub later.
+fn mask_json(v: &mut Value, redactor: &Redactor) {
+    match v {
+        Value::String(s) => {
+            if let Some(masked) = redactor.mask_known(s) {
+                *s = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| mask_json(i, redactor)),
+        Value::Object(map) => {
+            let leaking: Vec<String> = map
+                .keys()
+                .filter(|k| redactor.mask_known(k).is_some())
+                .cloned()
+                .collect();
+            for k in leaking {
+                if let Some(val) = map.remove(&k) {
+                    let masked = redactor.mask_known(&k).unwrap_or_default();
+                    map.insert(masked, val);
+                }
+            }
+            map.values_mut().for_each(|i| mask_json(i, redactor));
+        }
+        _ => {}
+    }
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn classify(e: &reqwest::Error, started: Instant) -> Failure {
+fn classify(e: &reqwest::Error, started: Instant, redactor: &Redactor) -> Failure {
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
     let kind = if e.is_timeout() {
@@ -255,7 +360,7 @@ fn classify(e: &reqwest::Error, started: Instant) -> Failure {
     Failure {
         kind,
         latency_ms: elapsed_ms(started),
-        detail: truncate(&chain, 200),
+        detail: truncate(&redactor.scrub(&chain), 200),
     }
 }
 

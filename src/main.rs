@@ -30,6 +30,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing();
+    // 1,000 nodes need more sockets than the usual soft limit of 1,024.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!(error = %e, "cannot raise the open-file limit");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -80,6 +80,19 @@ impl Redactor {
         Self { known }
     }
 
+    /// `Some(masked)` when `text` contains a known secret; `None` otherwise.
+    /// Only exact configured values are masked (no patterns).
+    pub fn mask_known(&self, text: &str) -> Option<String> {
+        if !self.known.iter().any(|s| text.contains(s.expose())) {
+            return None;
+        }
+        let mut out = text.to_string();
+        for secret in &self.known {
+            out = out.replace(secret.expose(), MASK);
+        }
+        Some(out)
+    }
+
     /// Returns `text` with every known secret and credential-shaped string masked.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -165,6 +165,8 @@ pub fn rule_for(code: Code) -> Rule {
         Code::CacheEvicting => rule(L::Cache, EditInfrastructure, 42),
         Code::DbUserMissing => rule(L::Auth, FixCredentials, 48),
         Code::DbTokenMissing => rule(L::Auth, FixCredentials, 49),
+        Code::NodeTls => rule(L::Node, EditInfrastructure, 18),
+        Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -426,6 +428,12 @@ fn first_check(top: &Finding) -> String {
         Code::CacheNodeNotShared => format!("Set {n}'s aisbf.json cache type / response_cache backend to redis like the other nodes"),
         Code::CacheStaleResponses => "Keys without TTL under the response prefix never expire: flush that prefix (aisbf-doctor cache flush --prefix ...) and check response_cache.ttl".into(),
         Code::CacheForeignKeys => "Another environment writes under this cluster's prefix: give it its own prefix".into(),
+        Code::NodeTls => format!(
+            "Check {n}'s certificate (openssl s_client -connect host:port): renew it or install the right chain; set tls_insecure = true on that node only for a known self-signed test node"
+        ),
+        Code::NodeRedirect => format!(
+            "Point {n}'s url at the AISBF node itself, not at a proxy or login page that redirects elsewhere"
+        ),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated

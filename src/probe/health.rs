@@ -249,6 +249,10 @@ fn node_reachability(o: &NodeObservation) -> Option<Finding> {
     match &o.root {
         Err(f) => fail(failure_code(f), format!("GET / failed: {}", f.describe())),
         Ok(a) if a.status >= 500 => Some(server_error(&o.name, "/", a)),
+        Ok(a) if matches!(a.body, crate::http::Body::Redirect { .. }) => fail(
+            Code::NodeRedirect,
+            format!("GET / answered {} with {}", a.status, a.body.describe()),
+        ),
         Ok(a) if a.status != 200 || !looks_like_aisbf(a) => fail(
             Code::NodeBadAnswer,
             format!(
@@ -270,6 +274,7 @@ fn looks_like_aisbf(a: &Answer) -> bool {
 fn failure_code(f: &Failure) -> Code {
     match f.kind {
         FailureKind::Timeout => Code::NodeTimeout,
+        FailureKind::Tls => Code::NodeTls,
         _ => Code::NodeUnreachable,
     }
 }

@@ -56,7 +56,8 @@ async fn sample(ctx: &ProbeContext) -> anyhow::Result<Vec<Outcome>> {
     let Some(balancer) = &c.balancer else {
         return Ok(Vec::new());
     };
-    let http = Http::fresh_connections(Duration::from_millis(c.timeout_ms))?;
+    let http = Http::fresh_connections(Duration::from_millis(c.timeout_ms))?
+        .with_redactor(ctx.config.redactor());
     let url = join(balancer, &format!("/api/u/{}/models", c.user));
     let mut out = Vec::with_capacity(ctx.config.lb.requests);
     for _ in 0..ctx.config.lb.requests {

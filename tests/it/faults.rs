@@ -1,0 +1,493 @@
+//! The fault suite: nodes and servers that misbehave in every way we know of.
+//! Each test asserts the finding (or error) and that nothing panics or hangs.
+//! "No hang" is a generous outer bound (`within`), not a performance check.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec};
+use aisbf_doctor::lease::Lease;
+use aisbf_doctor::secret::Secret;
+use aisbf_doctor::store::Store;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::*;
+
+/// Fails the test if `fut` has not finished after `secs` (a hang, not slowness).
+async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} hung for {secs} s"),
+    }
+}
+
+/// A server that runs `serve` on every accepted connection after reading the request head.
+async fn raw<F, Fut>(serve: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let serve = Arc::new(serve);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let serve = serve.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                serve(s).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `check health --format json` on one healthy fake node plus `extra` nodes.
+async fn check_with(extra: &str, timeout_ms: u64) -> (Run, Value) {
+    let cluster = FakeCluster::start(vec![FakeNodeSpec::healthy("aisbf-1")])
+        .await
+        .expect("start");
+    let cfg = config_file(&format!(
+        "{}{extra}",
+        cluster.config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), timeout_ms)
+    ));
+    let run = within(
+        60,
+        "aisbf-doctor check health",
+        run_cli(&cfg, &["check", "health", "--format", "json"], &demo_env()),
+    )
+    .await;
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let json = run.json();
+    (run, json)
+}
+
+fn node(name: &str, url: &str) -> String {
+    format!("[[cluster.nodes]]\nname = \"{name}\"\nurl = \"{url}\"\n")
+}
+
+fn message(report: &Value, subject: &str) -> String {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["subject"] == subject)
+        .filter_map(|f| f["message"].as_str())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+// ---------------------------------------------------------------------------
+// Nodes
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_that_hangs_after_accept_is_a_timeout_and_the_cli_exits_2() {
+    let url = silent_server().await;
+    let (run, report) = check_with(&node("hang", &url), 500).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "hang"), vec!["node_timeout"]);
+    assert_eq!(codes(&report, "aisbf-1"), vec!["node_ok"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_drip_body_is_cut_by_the_timeout_covering_the_whole_body() {
+    // Headers at once, then one byte every 100 ms of a 10,000-byte body: the
+    // headers arrive in time, so only a timeout around the body read ends it.
+    let url = raw(|mut s| async move {
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n";
+        if s.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..10_000 {
+            if s.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (run, report) = check_with(&node("drip", &url), 600).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "drip"), vec!["node_timeout"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_reset_mid_body_is_unreachable_not_a_crash() {
+    let url = raw(|s| async move {
+        let mut s = s;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{\"message\":";
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.flush().await;
+        // Linger 0: close sends RST instead of FIN.
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+    .await;
+    let (run, report) = check_with(&node("reset", &url), 2000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "reset"), vec!["node_unreachable"]);
+    assert!(
+        message(&report, "reset").contains("connection broken"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8_body_is_a_bad_answer() {
+    let url = raw_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\n\r\n\xff\xfe\xc3(\x80\x80{\x00",
+    )
+    .await;
+    let (run, report) = check_with(&node("utf8", &url), 2000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "utf8"), vec!["node_bad_answer"]);
+    assert!(run.stdout.is_ascii() || serde_json::from_str::<Value>(&run.stdout).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_megabytes_of_json_is_capped_and_reported() {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let url = raw(move |mut s| {
+        let counter = counter.clone();
+        async move {
+            let size = 10 * 1024 * 1024;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n{{\"pad\":\""
+            );
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..(size / chunk.len()) {
+                if s.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+    })
+    .await;
+    let (run, report) = check_with(&node("huge", &url), 5000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "huge"), vec!["node_bad_answer"]);
+    assert!(
+        message(&report, "huge").contains("body larger than 1024 KiB"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirect_to_another_host_is_reported_and_never_followed() {
+    let target = FakeCluster::start(vec![FakeNodeSpec::healthy("elsewhere")])
+        .await
+        .expect("start");
+    let elsewhere = target.nodes[0].url();
+    let location: &'static str = Box::leak(
+        format!(
+            "{}/login?next=/",
+            elsewhere.replace("127.0.0.1", "localhost")
+        )
+        .into_boxed_str(),
+    );
+    let url = raw(move |mut s| async move {
+        let answer =
+            format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n");
+        let _ = s.write_all(answer.as_bytes()).await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let (run, report) = check_with(&node("redirecting", &url), 2000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "redirecting"), vec!["node_redirect"]);
+    assert!(
+        message(&report, "redirecting").contains("not followed"),
+        "{report}"
+    );
+    assert!(
+        message(&report, "redirecting").contains("/login"),
+        "{report}"
+    );
+    assert_eq!(target.nodes[0].requests(), 0, "the redirect was followed");
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+/// A TLS terminator with a fresh self-signed certificate for `localhost`,
+/// forwarding the plain bytes to `upstream` (a fake node's `host:port`).
+async fn self_signed_tls_proxy(upstream: String) -> String {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let Ok(mut plain) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_signed_tls_is_a_tls_finding_unless_that_node_is_tls_insecure() {
+    let backends = FakeCluster::start(vec![
+        FakeNodeSpec::healthy("b1"),
+        FakeNodeSpec::healthy("b2"),
+    ])
+    .await
+    .expect("start");
+    let strict = self_signed_tls_proxy(backends.nodes[0].addr.to_string()).await;
+    let trusting = self_signed_tls_proxy(backends.nodes[1].addr.to_string()).await;
+    let extra = format!(
+        "{}{}tls_insecure = true\n",
+        node("strict", &strict),
+        node("trusting", &trusting)
+    );
+    let (run, report) = check_with(&extra, 3000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "strict"), vec!["node_tls"], "{report}");
+    assert!(
+        message(&report, "strict").contains("TLS failed"),
+        "{report}"
+    );
+    assert_eq!(codes(&report, "trusting"), vec!["node_ok"], "{report}");
+    assert_eq!(report["verdict"]["culprits"], serde_json::json!(["strict"]));
+}
+
+// ---------------------------------------------------------------------------
+// Servers: the store (MariaDB) and the lease (Redis)
+// ---------------------------------------------------------------------------
+
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_with_mysql_down_is_a_clear_error() {
+    let port = closed_port().await;
+    let url = Secret::new(format!(
+        "mysql://root:pw-down-9@127.0.0.1:{port}/aisbf_doctor"
+    ));
+    let e = within(60, "Store::open", Store::open(&url))
+        .await
+        .err()
+        .expect("opening a store on a closed port must fail");
+    let text = e.to_string();
+    assert!(!text.contains("pw-down-9"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    assert!(
+        text.to_lowercase().contains("refused") || text.contains("timed out"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_with_wrong_mysql_credentials_is_a_clear_error_without_the_password() {
+    let url = Secret::new("mysql://no_such_user:wrong-pw-7@127.0.0.1:3306/aisbf_doctor");
+    let e = within(60, "Store::open", Store::open(&url))
+        .await
+        .err()
+        .expect("wrong credentials must fail");
+    let text = e.to_string();
+    assert!(!text.contains("wrong-pw-7"), "{text}");
+    assert!(text.contains("Access denied"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_still_gives_the_verdict_when_its_mysql_store_is_down() {
+    let port = closed_port().await;
+    let extra = format!("[store]\nurl = \"mysql://root:store-pw-5@127.0.0.1:{port}/x\"\n");
+    let (run, report) = check_with(&extra, 2000).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(report["status"], "ok");
+    assert!(run.stderr.contains("run not recorded"), "{}", run.stderr);
+    assert!(!run.stderr.contains("store-pw-5"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_with_redis_down_is_a_clear_error() {
+    let port = closed_port().await;
+    let url = Secret::new(format!("redis://:pw-r-1@127.0.0.1:{port}/0"));
+    let e = within(
+        30,
+        "Lease::connect",
+        Lease::connect(&url, "faults:down", "me", Duration::from_secs(5)),
+    )
+    .await
+    .err()
+    .expect("connect to a closed port must fail");
+    let text = e.to_string();
+    assert!(text.starts_with("lease: "), "{text}");
+    assert!(!text.contains("pw-r-1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_with_wrong_redis_password_is_a_clear_error() {
+    // The test Redis has no password: AUTH with one is refused.
+    let url = Secret::new("redis://:wrong-redis-pw@127.0.0.1:6379/0");
+    let e = within(
+        30,
+        "Lease::connect",
+        Lease::connect(&url, "faults:auth", "me", Duration::from_secs(5)),
+    )
+    .await
+    .err()
+    .expect("AUTH must fail");
+    let text = e.to_string();
+    assert!(!text.contains("wrong-redis-pw"), "{text}");
+    assert!(text.contains("AUTH") || text.contains("auth"), "{text}");
+}
+
+/// Our own redis-server on a free port, killed when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+    args: Vec<String>,
+}
+
+impl OwnRedis {
+    async fn start(extra: &[&str]) -> OwnRedis {
+        let port = closed_port().await;
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_redis(port, &args);
+        wait_for_redis(port).await;
+        OwnRedis { child, port, args }
+    }
+
+    fn url(&self) -> Secret {
+        Secret::new(format!("redis://127.0.0.1:{}/0", self.port))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_redis(self.port, &self.args);
+        wait_for_redis(self.port).await;
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_redis(port: u16, extra: &[String]) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed for the fault suite")
+}
+
+async fn wait_for_redis(port: u16) {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server on port {port} did not start");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_survives_a_redis_restart_with_errors_then_leads_again() {
+    let mut redis = OwnRedis::start(&[]).await;
+    let mut lease = Lease::connect(&redis.url(), "faults:restart", "me", Duration::from_secs(5))
+        .await
+        .expect("connect");
+    assert!(lease.tick().await.expect("first tick"), "should lead");
+
+    redis.kill();
+    let down = within(30, "tick with Redis down", lease.tick()).await;
+    let text = down
+        .expect_err("tick must fail while Redis is down")
+        .to_string();
+    assert!(text.starts_with("lease: "), "{text}");
+
+    redis.restart().await;
+    // The old connection may or may not recover; it must answer either way.
+    let _ = within(30, "tick after restart", lease.tick()).await;
+    let mut fresh = Lease::connect(
+        &redis.url(),
+        "faults:restart",
+        "me-2",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("reconnect after restart");
+    // The restarted Redis lost the key (no persistence): the lease is free again.
+    let leads = within(30, "tick on fresh connection", fresh.tick()).await;
+    assert!(leads.is_ok(), "{leads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_redis_makes_the_lease_fail_with_the_oom_error() {
+    let redis = OwnRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
+    let client = redis::Client::open(redis.url().expose()).expect("client");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let blob = vec![b'x'; 100 * 1024];
+    let mut filled = false;
+    for i in 0..200 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("fill:{i}"))
+            .arg(&blob)
+            .query_async(&mut con)
+            .await;
+        if r.is_err() {
+            filled = true;
+            break;
+        }
+    }
+    assert!(filled, "Redis never reported maxmemory");
+    let mut lease = Lease::connect(&redis.url(), "faults:full", "me", Duration::from_secs(5))
+        .await
+        .expect("connect still works when full");
+    let e = within(30, "tick on a full Redis", lease.tick())
+        .await
+        .expect_err("a full Redis refuses the lease");
+    assert!(e.to_string().contains("OOM"), "{e}");
+}
