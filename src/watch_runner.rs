@@ -314,9 +314,7 @@ impl Runner {
             (Change::Recovery, Some(incident)) => {
                 let summary = recovery_summary(&incident, now_ms());
                 if let Some(thread) = &incident.thread_id {
-                    let r = self.announcer.close_thread(thread, &summary).await;
-                    self.metrics.discord_post(r.is_ok());
-                    r?;
+                    self.announcer.close_thread(thread, &summary).await?;
                 }
                 self.store
                     .close_incident(incident.id, WHO, &summary)
@@ -331,15 +329,11 @@ impl Runner {
                 }),
             ) => {
                 // Escalation (or a failure while an incident is still open).
-                let r = self.announcer.post(&thread, &message).await;
-                self.metrics.discord_post(r.is_ok());
-                r
+                self.announcer.post(&thread, &message).await
             }
             (_, open) => {
                 let title = incident_title(report);
-                let r = self.announcer.open_thread(&title, &message).await;
-                self.metrics.discord_post(r.is_ok());
-                let thread = r?;
+                let thread = self.announcer.open_thread(&title, &message).await?;
                 let incident = match open {
                     Some(i) => i,
                     None => self
@@ -413,9 +407,7 @@ impl Runner {
                 )),
                 fence,
             };
-            let r = self.announcer.post(&thread, &message).await;
-            self.metrics.discord_post(r.is_ok());
-            match r {
+            match self.announcer.post(&thread, &message).await {
                 Ok(()) => self
                     .store
                     .mark_reminded(fu.id, now)

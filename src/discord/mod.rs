@@ -26,10 +26,12 @@ use crate::config::Config;
 use crate::config::discord::Mode;
 
 /// Builds the bot from config: opens the store (marking runs a dead bot left
-/// `running` as interrupted) and the REST client.
+/// `running` as interrupted) and the REST client, which counts its posts in
+/// `metrics`.
 pub async fn bot(
     config: Arc<Config>,
     store_url: &crate::secret::Secret,
+    metrics: Option<crate::metrics::Metrics>,
 ) -> anyhow::Result<Arc<Bot>> {
     let Some(d) = config.discord.clone() else {
         anyhow::bail!("the config has no [discord] section");
@@ -38,7 +40,13 @@ pub async fn bot(
     let store = crate::store::Store::open(store_url)
         .await
         .map_err(|e| anyhow::anyhow!(redactor.scrub(&e.to_string())))?;
-    match store.mark_interrupted(crate::store::now_ms()).await {
+    // Only runs far older than any deadline: another replica may be mid-run.
+    let stale = config.cluster.deadline_ms.saturating_mul(2) + 60_000;
+    let stale = i64::try_from(stale).unwrap_or(i64::MAX);
+    match store
+        .mark_interrupted(crate::store::now_ms().saturating_sub(stale))
+        .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             runs = n,
@@ -48,13 +56,50 @@ pub async fn bot(
             tracing::warn!(error = %redactor.scrub(&e.to_string()), "cannot mark interrupted runs")
         }
     }
-    let rest = Rest::new(&d.api_base, d.token.clone(), d.application_id)?;
+    let mut rest = Rest::new(&d.api_base, d.token.clone(), d.application_id)?;
+    rest.metrics = metrics;
     Ok(Arc::new(Bot::new(config, rest, store)?))
+}
+
+/// Starts what runs beside the command handler: the `[metrics]` endpoint
+/// (`/metrics`, `/healthz`) and, with `[watch]`, the schedule, announcing into
+/// the incident channel.
+async fn start_background(bot: &Arc<Bot>, metrics: &crate::metrics::Metrics) -> anyhow::Result<()> {
+    let config = bot.config.clone();
+    if let Some(m) = &config.metrics {
+        crate::metrics::serve(m.listen, metrics.clone(), std::future::pending())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} for metrics: {e}", m.listen))?;
+        tracing::info!(listen = %m.listen, "metrics endpoint ready");
+    }
+    if config.watch.is_some() {
+        let Some(channel) = bot.discord.incident_channel else {
+            anyhow::bail!("[watch] in serve needs discord.incident_channel to announce into");
+        };
+        let announcer = Arc::new(DiscordAnnouncer::new(
+            bot.rest.clone(),
+            channel,
+            bot.redactor.clone(),
+        ));
+        let store = bot.store.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::watch_runner::run(config, store, announcer, metrics, std::future::pending())
+                    .await
+            {
+                tracing::error!(error = %e, "watch mode stopped");
+            }
+        });
+    }
+    Ok(())
 }
 
 /// `aisbf-doctor serve`: runs the bot in the configured mode until it fails.
 pub async fn serve(config: Arc<Config>, store_url: &crate::secret::Secret) -> anyhow::Result<()> {
-    let bot = bot(config, store_url).await?;
+    let metrics = crate::metrics::Metrics::new();
+    let bot = bot(config, store_url, Some(metrics.clone())).await?;
+    start_background(&bot, &metrics).await?;
     match bot.discord.mode {
         Mode::Http => {
             let Some(raw) = bot.discord.public_key else {

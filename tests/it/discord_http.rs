@@ -666,3 +666,64 @@ async fn a_verdict_that_outruns_the_deferral_and_meets_unknown_webhook_is_sent_a
         .collect();
     assert_eq!(statuses, vec![404, 200]);
 }
+
+#[tokio::test]
+async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
+    let cluster = drifted_cluster().await;
+    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
+        .await
+        .expect("fake");
+    let free_port = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let (port, metrics_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("dir");
+    let mut text = config_text(
+        &cluster,
+        &fake.api_base(),
+        "http",
+        &format!("127.0.0.1:{port}"),
+    );
+    text.push_str(&format!(
+        "\n[store]\nurl = \"sqlite://{}\"\n\n[watch]\nevery = \"200ms\"\nprobes = [\"health\"]\nconfirm = 1\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+        dir.path().join("s.db").display()
+    ));
+    let cfg = crate::helpers::config_file(&text);
+    let mut child = tokio::process::Command::new(crate::helpers::BIN)
+        .arg("--config")
+        .arg(&cfg.path)
+        .arg("serve")
+        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    let threads = fake
+        .wait_for(
+            "POST",
+            &format!("/channels/{INCIDENT_CHANNEL}/threads"),
+            1,
+            WAIT,
+        )
+        .await;
+    assert_eq!(threads.len(), 1, "watch mode in serve opened no thread");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics body");
+    assert!(
+        metrics.contains("aisbf_doctor_discord_posts_total{outcome=\"ok\"}"),
+        "{metrics}"
+    );
+    // One change (a new failure), one thread: five more runs of the same state post nothing.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        fake.matching("POST", &format!("/channels/{INCIDENT_CHANNEL}/threads"))
+            .len(),
+        1
+    );
+    let _ = child.kill().await;
+}
