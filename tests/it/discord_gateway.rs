@@ -134,23 +134,8 @@ async fn serve_binary_in_gateway_mode_identifies_and_answers_a_command() {
     let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
         .await
         .expect("fake");
-    let dir = tempfile::tempdir().expect("dir");
-    let mut text = config_text(&cluster, &fake.api_base(), "gateway", "127.0.0.1:0");
-    text.push_str(&format!(
-        "\n[store]\nurl = \"sqlite://{}\"\n",
-        dir.path().join("s.db").display()
-    ));
-    let cfg = crate::helpers::config_file(&text);
-    let mut child = tokio::process::Command::new(crate::helpers::BIN)
-        .arg("--config")
-        .arg(&cfg.path)
-        .arg("serve")
-        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn serve");
+    let text = config_text(&cluster, &fake.api_base(), "gateway", "127.0.0.1:0");
+    let mut serve = spawn_serve(&text);
     assert!(
         fake.wait_sessions(1, WAIT).await,
         "serve never identified on the gateway"
@@ -178,5 +163,5 @@ async fn serve_binary_in_gateway_mode_identifies_and_answers_a_command() {
         .wait_for("PATCH", "gw-bin-tok/messages/@original", 1, WAIT)
         .await;
     assert_eq!(patches.len(), 1, "{:?}", fake.requests());
-    let _ = child.kill().await;
+    let _ = serve.child.kill().await;
 }

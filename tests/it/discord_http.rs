@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aisbf_doctor::discord::interaction;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::discord_support::*;
 
@@ -507,31 +507,14 @@ async fn serve_binary_in_http_mode_answers_healthz_and_ping() {
     let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
         .await
         .expect("fake");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let dir = tempfile::tempdir().expect("dir");
-    let mut text = config_text(
+    let port = free_port();
+    let text = config_text(
         &cluster,
         &fake.api_base(),
         "http",
         &format!("127.0.0.1:{port}"),
     );
-    text.push_str(&format!(
-        "\n[store]\nurl = \"sqlite://{}\"\n",
-        dir.path().join("s.db").display()
-    ));
-    let cfg = crate::helpers::config_file(&text);
-    let mut child = tokio::process::Command::new(crate::helpers::BIN)
-        .arg("--config")
-        .arg(&cfg.path)
-        .arg("serve")
-        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn serve");
+    let mut serve = spawn_serve(&text);
     let url = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..200 {
@@ -548,8 +531,7 @@ async fn serve_binary_in_http_mode_answers_healthz_and_ping() {
     assert_eq!(pong.json(), json!({"type": 1}));
     let bad = post_raw(&url, r#"{"id":"1","type":1}"#, None, None).await;
     assert_eq!(bad.status, 401);
-    let _ = child.kill().await;
-    let _: Value = Value::Null;
+    let _ = serve.child.kill().await;
 }
 
 #[tokio::test]
@@ -673,12 +655,7 @@ async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
     let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
         .await
         .expect("fake");
-    let free_port = || {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
     let (port, metrics_port) = (free_port(), free_port());
-    let dir = tempfile::tempdir().expect("dir");
     let mut text = config_text(
         &cluster,
         &fake.api_base(),
@@ -686,19 +663,9 @@ async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
         &format!("127.0.0.1:{port}"),
     );
     text.push_str(&format!(
-        "\n[store]\nurl = \"sqlite://{}\"\n\n[watch]\nevery = \"200ms\"\nprobes = [\"health\"]\nconfirm = 1\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
-        dir.path().join("s.db").display()
+        "\n[watch]\nevery = \"200ms\"\nprobes = [\"health\"]\nconfirm = 1\n\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
     ));
-    let cfg = crate::helpers::config_file(&text);
-    let mut child = tokio::process::Command::new(crate::helpers::BIN)
-        .arg("--config")
-        .arg(&cfg.path)
-        .arg("serve")
-        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
-        .env("DISCORD_TOKEN", BOT_TOKEN)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn serve");
+    let mut serve = spawn_serve(&text);
     let threads = fake
         .wait_for(
             "POST",
@@ -725,5 +692,5 @@ async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
             .len(),
         1
     );
-    let _ = child.kill().await;
+    let _ = serve.child.kill().await;
 }

@@ -151,3 +151,43 @@ pub fn command(id: &str, sub: &str, options: &[(&str, &str)], ops: bool) -> Stri
     aisbf_doctor::discord::fake::command_interaction(id, &format!("tok-{id}"), sub, options, roles)
         .to_string()
 }
+
+/// The real `serve` binary running with `text` plus a SQLite store in a temp dir.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    _config: crate::helpers::ConfigFile,
+    _store_dir: tempfile::TempDir,
+}
+
+/// A free loopback port (bound and released; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Spawns `aisbf-doctor serve` on config `text` (a `[store]` section is appended).
+pub fn spawn_serve(text: &str) -> ServeProcess {
+    let store_dir = tempfile::tempdir().expect("dir");
+    let text = format!(
+        "{text}\n[store]\nurl = \"sqlite://{}\"\n",
+        store_dir.path().join("s.db").display()
+    );
+    let config = crate::helpers::config_file(&text);
+    let child = tokio::process::Command::new(crate::helpers::BIN)
+        .arg("--config")
+        .arg(&config.path)
+        .arg("serve")
+        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
+        .env("DISCORD_TOKEN", BOT_TOKEN)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    ServeProcess {
+        child,
+        _config: config,
+        _store_dir: store_dir,
+    }
+}
