@@ -12,7 +12,7 @@ echo "## aisbf-doctor benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $
 echo
 cargo bench --quiet --bench fanout
 
-for other in bench-flush bench-discord; do
+for other in bench-cache bench-discord; do
     script="scripts/$other.sh"
     echo
     if [ -x "$script" ]; then

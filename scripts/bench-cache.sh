@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Flush rate of `aisbf-doctor cache flush` against the usual one-liner
+# Census rate of `aisbf-doctor check cache` (SCAN over the whole keyspace)
+# against `redis-cli --scan | wc -l`, then the flush rate of `aisbf-doctor cache flush` against the usual one-liner
 #   redis-cli --scan --pattern 'P*' | xargs redis-cli unlink
 # on the same data: N keys under the flushed prefix plus N keys under a neighbour
 # prefix that must survive. Local Redis only (127.0.0.1:6379 by default).
 #
-#   scripts/bench-flush.sh [N] [BIN] [BATCH]   N default 1000000; BIN default target/release or
+#   scripts/bench-cache.sh [N] [BIN] [BATCH]   N default 1000000; BIN default target/release or
 #                                              target/debug; BATCH = --batch (default 1000)
 set -euo pipefail
 N=${1:-1000000}
@@ -53,6 +54,13 @@ echo "N=$N keys under $P, $N under $KEEP; binary $BIN"
 load "$KEEP" "$N"
 
 load "$P" "$N"
+total=$("${RC[@]}" dbsize)
+t0=$(now); census=$("$BIN" --config "$CFG" check cache --format json || true); t1=$(now)
+note=""; if grep -q "time budget" <<<"$census"; then note=" (stopped at its 10 s budget: rate is an upper bound)"; fi
+echo "aisbf-doctor check cache census over $total keys: $(python3 -c "print(f'{$t1-$t0:.2f}')")s, $(python3 -c "print(int($total/($t1-$t0)))") keys/s$note"
+t0=$(now); "${RC[@]}" --scan | wc -l >/dev/null; t1=$(now)
+echo "redis-cli --scan | wc -l over $total keys: $(python3 -c "print(f'{$t1-$t0:.2f}')")s, $(python3 -c "print(int($total/($t1-$t0)))") keys/s"
+
 t0=$(now); "$BIN" --config "$CFG" cache flush --prefix "$P" --yes --batch "$BATCH"; t1=$(now)
 d=$(python3 -c "print(f'{$t1-$t0:.2f}')"); left=$(count "$P"); kept=$(count "$KEEP")
 echo "aisbf-doctor cache flush (batch $BATCH): ${d}s, $(python3 -c "print(int($N/($t1-$t0)))") keys/s, left $left, neighbour $kept/$N"
