@@ -40,12 +40,17 @@ pub struct Harness {
 /// Config text for `cluster` with a `[discord]` section pointing at `api_base`.
 pub fn config_text(cluster: &FakeCluster, api_base: &str, mode: &str, endpoint: &str) -> String {
     let mut text = cluster.config_toml("AISBF_TOKEN", None, 2000);
-    text.push_str(&format!(
-        "[routes]\nsmoke = [\"{}\"]\n\n[discord]\nmode = \"{mode}\"\ntoken = \"${{DISCORD_TOKEN}}\"\napplication_id = \"100000000000000002\"\npublic_key = \"{}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"{INCIDENT_CHANNEL}\"\nops_roles = [\"{OPS_ROLE}\"]\n",
-        demo::ROUTE_OK,
-        public_key_hex()
-    ));
+    text.push_str(&format!("[routes]\nsmoke = [\"{}\"]\n\n", demo::ROUTE_OK));
+    text.push_str(&discord_section(api_base, mode, endpoint));
     text
+}
+
+/// A `[discord]` section for the fake Discord at `api_base`.
+pub fn discord_section(api_base: &str, mode: &str, endpoint: &str) -> String {
+    format!(
+        "[discord]\nmode = \"{mode}\"\ntoken = \"${{DISCORD_TOKEN}}\"\napplication_id = \"100000000000000002\"\npublic_key = \"{}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"{INCIDENT_CHANNEL}\"\nops_roles = [\"{OPS_ROLE}\"]\n",
+        public_key_hex()
+    )
 }
 
 pub fn env(name: &str) -> Option<String> {
@@ -167,19 +172,25 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Spawns `aisbf-doctor serve` on config `text` (a `[store]` section is appended).
+/// Spawns `aisbf-doctor serve` on config `text` (a SQLite `[store]` section is
+/// appended unless `text` has one).
 pub fn spawn_serve(text: &str) -> ServeProcess {
     let store_dir = tempfile::tempdir().expect("dir");
-    let text = format!(
-        "{text}\n[store]\nurl = \"sqlite://{}\"\n",
-        store_dir.path().join("s.db").display()
-    );
+    let text = if text.contains("[store]") {
+        text.to_string()
+    } else {
+        format!(
+            "{text}\n[store]\nurl = \"sqlite://{}\"\n",
+            store_dir.path().join("s.db").display()
+        )
+    };
     let config = crate::helpers::config_file(&text);
     let child = tokio::process::Command::new(crate::helpers::BIN)
         .arg("--config")
         .arg(&config.path)
         .arg("serve")
         .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
+        .env("AISBF_GLOBAL_TOKEN", aisbf_doctor::fake::demo::GLOBAL_TOKEN)
         .env("DISCORD_TOKEN", BOT_TOKEN)
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -695,3 +695,89 @@ async fn watch_state_refuses_an_older_fence_on_sqlite_and_mariadb() {
     let env = Env::create("fencing");
     watch_state_fencing(&Secret::new(env.store_url())).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_serve_replicas_post_each_change_to_discord_once_when_the_leader_is_killed() {
+    use crate::discord_support::{INCIDENT_CHANNEL, discord_section, free_port, spawn_serve};
+    let env = Env::create("serve");
+    let cluster = FakeCluster::start(healthy2()).await.expect("fake");
+    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
+        .await
+        .expect("fake discord");
+    let threads = format!("/channels/{INCIDENT_CHANNEL}/threads");
+    let store = env.store().await;
+    cluster.nodes[1].set_failing(true);
+    let mut replicas: Vec<_> = (0..2)
+        .map(|_| {
+            let endpoint = format!("127.0.0.1:{}", free_port());
+            spawn_serve(&format!(
+                "{}\n{}",
+                env.config(&cluster, "24h"),
+                discord_section(&fake.api_base(), "http", &endpoint)
+            ))
+        })
+        .collect();
+
+    // The failure opens one thread in the incident channel.
+    let opened = fake
+        .wait_for("POST", &threads, 1, Duration::from_secs(60))
+        .await;
+    assert_eq!(opened.len(), 1, "no incident thread opened");
+
+    // SIGKILL the leader; the survivor takes the lease.
+    let holder = env.leader().expect("a leader holds the lease");
+    let leader = replicas
+        .iter()
+        .position(|r| {
+            r.child
+                .id()
+                .is_some_and(|p| holder.starts_with(&format!("pid{p}-")))
+        })
+        .expect("the lease holder is one of the replicas");
+    replicas[leader].child.start_kill().expect("kill");
+    let _ = replicas[leader].child.wait().await;
+    let survivor = replicas[1 - leader].child.id().expect("survivor pid");
+    assert!(
+        eventually(Duration::from_secs(20), async || {
+            env.leader()
+                .is_some_and(|h| h.starts_with(&format!("pid{survivor}-")))
+        })
+        .await,
+        "the survivor never took the lease"
+    );
+
+    // The survivor announces the recovery (the incident closes), and nothing twice.
+    cluster.nodes[1].set_failing(false);
+    assert!(
+        eventually(Duration::from_secs(60), async || {
+            matches!(store.incidents(10).await.as_deref(), Ok([i]) if i.state == "closed")
+        })
+        .await,
+        "recovery never announced"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        fake.matching("POST", &threads).len(),
+        1,
+        "failure posted twice"
+    );
+    let thread = store.incidents(10).await.expect("incidents")[0]
+        .thread_id
+        .clone()
+        .expect("thread id");
+    let archived: Vec<_> = fake
+        .matching("PATCH", &format!("/channels/{thread}"))
+        .into_iter()
+        .filter(|r| r.json.get("archived").is_some())
+        .collect();
+    assert_eq!(
+        archived.len(),
+        1,
+        "recovery closed the thread {} times",
+        archived.len()
+    );
+    for r in &mut replicas {
+        let _ = r.child.start_kill();
+        let _ = r.child.wait().await;
+    }
+}
