@@ -675,12 +675,19 @@ async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
         )
         .await;
     assert_eq!(threads.len(), 1, "watch mode in serve opened no thread");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics body");
+    // The fake records the POST before the bot has its answer and counts it: poll.
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = match reqwest::get(&url).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if metrics.contains("aisbf_doctor_discord_posts_total{outcome=\"ok\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.contains("aisbf_doctor_discord_posts_total{outcome=\"ok\"}"),
         "{metrics}"

@@ -723,6 +723,18 @@ async fn two_serve_replicas_post_each_change_to_discord_once_when_the_leader_is_
         .wait_for("POST", &threads, 1, Duration::from_secs(60))
         .await;
     assert_eq!(opened.len(), 1, "no incident thread opened");
+    // Kill only once the leader has recorded the thread (the documented
+    // at-least-once window is between the post and that write).
+    assert!(
+        eventually(Duration::from_secs(60), async || {
+            matches!(
+                store.open_incident_of(&env.cluster).await,
+                Ok(Some(i)) if i.thread_id.is_some()
+            )
+        })
+        .await,
+        "the incident never recorded its thread"
+    );
 
     // SIGKILL the leader; the survivor takes the lease.
     let holder = env.leader().expect("a leader holds the lease");
