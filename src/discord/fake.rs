@@ -129,6 +129,14 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// The statuses the fake answered to the requests [`matching`](Self::matching).
+    pub fn statuses(&self, method: &str, part: &str) -> Vec<u16> {
+        self.matching(method, part)
+            .iter()
+            .map(|r| r.status)
+            .collect()
+    }
+
     /// Waits until `count` successful requests match (or `timeout` passes).
     pub async fn wait_for(
         &self,

@@ -453,12 +453,7 @@ async fn a_500_then_success_delivers_the_verdict_once() {
     post_signed(&url, &command("500000000000000090", "health", &[], false)).await;
     let ok = h.fake.wait_for("PATCH", "@original", 1, WAIT).await;
     assert_eq!(ok.len(), 1);
-    let statuses: Vec<u16> = h
-        .fake
-        .matching("PATCH", "@original")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = h.fake.statuses("PATCH", "@original");
     assert_eq!(statuses, vec![502, 200]);
 }
 
@@ -640,12 +635,7 @@ async fn a_verdict_that_outruns_the_deferral_and_meets_unknown_webhook_is_sent_a
         .wait_for("PATCH", "tok-500000000000000120", 1, WAIT)
         .await;
     assert_eq!(ok.len(), 1);
-    let statuses: Vec<u16> = h
-        .fake
-        .matching("PATCH", "tok-500000000000000120")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = h.fake.statuses("PATCH", "tok-500000000000000120");
     assert_eq!(statuses, vec![404, 200]);
 }
 

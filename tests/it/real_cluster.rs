@@ -161,6 +161,15 @@ impl Drop for RealCluster {
     }
 }
 
+/// Asserts the verdict says: repair infrastructure in `layer`, blaming `culprits`.
+fn assert_infrastructure(v: &Value, layer: &str, culprits: Value) {
+    assert_eq!(
+        verdict(v),
+        (layer.into(), "edit_infrastructure".into(), culprits),
+        "{v}"
+    );
+}
+
 fn verdict(v: &Value) -> (String, String, Value) {
     (
         v["verdict"]["layer"]
@@ -420,15 +429,7 @@ async fn real_node_on_sqlite_is_the_database_on_that_node_when_db_facts_are_know
     let c = RealCluster::up("node-sqlite");
     let (run, v) = diagnose_full(&c).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(
-        verdict(&v),
-        (
-            "database".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        ),
-        "{v}"
-    );
+    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
     assert!(codes(&v, "aisbf-2").contains(&"db_node_sqlite".to_string()));
     assert!(run.stdout.contains("routes vanish"));
 }
@@ -438,15 +439,7 @@ async fn real_node_on_another_mysql_database_is_the_database_on_that_node() {
     let c = RealCluster::up("node-other-mysql");
     let (run, v) = diagnose_full(&c).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(
-        verdict(&v),
-        (
-            "database".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        ),
-        "{v}"
-    );
+    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
     assert!(codes(&v, "aisbf-2").contains(&"db_node_other_database".to_string()));
 }
 
@@ -457,15 +450,7 @@ async fn real_node_with_the_mysql_pool_defect_is_not_reading_the_shared_database
     let c = RealCluster::up("node-mysql-pool-defect");
     let (run, v) = diagnose_full(&c).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(
-        verdict(&v),
-        (
-            "database".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        ),
-        "{v}"
-    );
+    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
     assert_eq!(codes(&v, "token"), ["db_token_active"]);
     assert!(
         v["verdict"]["summary"]
@@ -481,15 +466,7 @@ async fn real_node_with_another_redis_prefix_is_the_cache_on_that_node() {
     let c = RealCluster::up("node-other-redis-prefix");
     let (run, v) = diagnose_full(&c).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(
-        verdict(&v),
-        (
-            "cache".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        ),
-        "{v}"
-    );
+    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
     assert!(codes(&v, "aisbf-2").contains(&"cache_node_prefix_differs".to_string()));
 }
 
