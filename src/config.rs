@@ -482,6 +482,10 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
         return Err("key `cluster.user`: must be a plain AISBF username (no '/' or spaces)".into());
     }
     non_empty("cluster.token", &c.token)?;
+    sendable("cluster.token", &c.token)?;
+    if let Some(t) = &c.global_token {
+        sendable("cluster.global_token", t)?;
+    }
     if c.timeout_ms == 0 || c.timeout_ms > MAX_TIMEOUT_MS {
         return Err(format!(
             "key `cluster.timeout_ms`: must be between 1 and {MAX_TIMEOUT_MS}"
@@ -727,6 +731,32 @@ fn non_empty(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// A credential goes into an HTTP header as it is: AISBF compares it byte for
+/// byte, and a newline cannot be sent at all. A token read from a file usually
+/// ends in a newline; say so at load time rather than as "node unreachable".
+fn sendable(key: &str, value: &str) -> Result<(), String> {
+    let describe = |c: char| match c {
+        '\n' => "a newline".to_string(),
+        '\r' => "a carriage return".to_string(),
+        '\t' => "a tab".to_string(),
+        ' ' => "a space".to_string(),
+        c => format!("the character U+{:04X}", u32::from(c)),
+    };
+    if let Some(c) = value.chars().next_back().filter(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("key `{key}`: ends with {}: strip it", describe(c)));
+    }
+    if let Some(c) = value.chars().next().filter(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("key `{key}`: starts with {}: strip it", describe(c)));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "key `{key}`: contains {} (a control character cannot be sent in an HTTP header)",
+            describe(c)
+        ));
+    }
+    Ok(())
+}
+
 fn http_url(key: &str, raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("key `{key}`: invalid URL {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -776,6 +806,41 @@ url = "http://127.0.0.1:17765"
         assert_eq!(c.cluster.timeout_ms, 5000);
         assert_eq!(c.cluster.nodes[0].url.as_str(), "http://127.0.0.1:17765/");
         assert!(c.database.is_none());
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_sent_as_it_is_is_refused_at_load_naming_the_problem() {
+        let with_token = |t: &'static str| {
+            let env = move |name: &str| (name == "AISBF_TOKEN").then(|| t.to_string());
+            parse(MINIMAL, &env)
+                .expect_err("token should be refused")
+                .problem
+        };
+        assert_eq!(
+            with_token("tok-secret\n"),
+            "key `cluster.token`: ends with a newline: strip it"
+        );
+        assert_eq!(
+            with_token("tok-secret "),
+            "key `cluster.token`: ends with a space: strip it"
+        );
+        assert_eq!(
+            with_token("\ttok-secret"),
+            "key `cluster.token`: starts with a tab: strip it"
+        );
+        assert!(
+            with_token("tok\u{7}secret").contains("contains the character U+0007"),
+            "{}",
+            with_token("tok\u{7}secret")
+        );
+        let global = MINIMAL.replace(
+            "token = \"${AISBF_TOKEN}\"",
+            "token = \"${AISBF_TOKEN}\"\nglobal_token = \"g\\r\"",
+        );
+        assert_eq!(
+            problem(&global),
+            "key `cluster.global_token`: ends with a carriage return: strip it"
+        );
     }
 
     #[test]
