@@ -174,6 +174,7 @@ pub fn exit_code(status: Severity) -> u8 {
         Severity::Ok => 0,
         Severity::Warn => 1,
         Severity::Fail => 2,
+        Severity::Unknown => EXIT_UNKNOWN,
     }
 }
 

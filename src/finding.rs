@@ -5,12 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How bad one observation is. Ordered: `Ok < Warn < Fail`.
+/// How bad one observation is. Ordered: `Ok < Warn < Unknown < Fail`: a
+/// failure seen is reported even when the doctor could not look at everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Ok,
     Warn,
+    /// The doctor could not tell (its own error, or nothing was checked).
+    Unknown,
     Fail,
 }
 
@@ -19,6 +22,7 @@ impl Severity {
         match self {
             Severity::Ok => "ok",
             Severity::Warn => "warn",
+            Severity::Unknown => "unknown",
             Severity::Fail => "fail",
         }
     }
@@ -65,11 +69,27 @@ impl ProbeKind {
 }
 
 /// Stable, machine-readable finding codes (part of the JSON contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum Code {
     // --- engine ---
+    /// The doctor itself failed (not a fact about the cluster): status unknown.
+    DoctorError,
     /// A probe did not finish before the overall deadline.
     ProbeDeadline,
     /// A probe was selected but the config lacks what it needs.
@@ -212,11 +232,9 @@ pub enum Code {
 }
 
 impl Code {
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    /// The code as it appears in JSON (`node_unreachable`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

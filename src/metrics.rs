@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 
 use crate::engine::Report;
 use crate::finding::{Code, Severity};
-use crate::verdict::rule_for;
+use crate::verdict::judgement;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabel {
@@ -120,7 +120,7 @@ impl Metrics {
                 .observe(*ms as f64 / 1000.0);
         }
         for f in &report.findings {
-            let layer = serde_json::to_value(rule_for(f.code).layer)
+            let layer = serde_json::to_value(judgement(f.code).0.layer)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();

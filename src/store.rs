@@ -401,7 +401,7 @@ impl Store {
                     .bind(incident_id)
                     .bind(clip(cluster))
                     .bind(clip(&f.subject))
-                    .bind(code.clone())
+                    .bind(code)
                     .bind(clip(&f.message))
                     .bind(now_ms()),
                 )

@@ -74,6 +74,11 @@ impl Default for WatchState {
 impl WatchState {
     /// Feeds one run's condition; returns the change to announce, if any.
     pub fn step(&mut self, observed: Condition, confirm: u32) -> Option<Change> {
+        // A run the doctor could not finish says nothing about the cluster:
+        // it neither opens an incident nor closes one.
+        if observed.status == Severity::Unknown {
+            return None;
+        }
         if observed == self.announced {
             self.pending = None;
             return None;
@@ -112,6 +117,27 @@ mod tests {
             layer: Layer::Node,
             culprits: vec![culprit.into()],
         }
+    }
+
+    #[test]
+    fn a_run_the_doctor_could_not_finish_neither_opens_nor_closes_an_incident() {
+        let unknown = Condition {
+            status: Severity::Unknown,
+            layer: Layer::None,
+            culprits: Vec::new(),
+        };
+        let mut healthy = WatchState::default();
+        assert_eq!(healthy.step(unknown.clone(), 1), None);
+        assert_eq!(healthy, WatchState::default());
+        let failing = Condition {
+            status: Severity::Fail,
+            layer: Layer::Node,
+            culprits: vec!["aisbf-2".into()],
+        };
+        let mut broken = WatchState::default();
+        assert_eq!(broken.step(failing.clone(), 1), Some(Change::NewFailure));
+        assert_eq!(broken.step(unknown, 1), None);
+        assert_eq!(broken.announced, failing);
     }
 
     #[test]

@@ -240,9 +240,9 @@ impl Bot {
                 &self.config.cluster.name,
                 vec![crate::finding::Finding::new(
                     crate::finding::ProbeKind::Health,
-                    Severity::Fail,
+                    Severity::Unknown,
                     "aisbf-doctor",
-                    crate::finding::Code::ProbeDeadline,
+                    crate::finding::Code::DoctorError,
                     format!("internal error: {e}"),
                 )],
                 None,

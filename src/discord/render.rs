@@ -62,6 +62,7 @@ pub fn color(status: Severity) -> u32 {
     match status {
         Severity::Ok => 0x2E_CC_71,
         Severity::Warn => 0xF1_C4_0F,
+        Severity::Unknown => 0x95_A5_A6,
         Severity::Fail => 0xE7_4C_3C,
     }
 }
@@ -70,6 +71,7 @@ fn mark(s: Severity) -> &'static str {
     match s {
         Severity::Ok => "✅",
         Severity::Warn => "⚠️",
+        Severity::Unknown => "❔",
         Severity::Fail => "❌",
     }
 }

@@ -103,6 +103,7 @@ pub fn latency_png(report: &Report) -> Result<Option<Vec<u8>>, String> {
                 let color = match sev {
                     Severity::Ok => RGBColor(46, 160, 67),
                     Severity::Warn => RGBColor(210, 153, 34),
+                    Severity::Unknown => RGBColor(128, 128, 128),
                     Severity::Fail => RGBColor(207, 34, 46),
                 };
                 let y = i as f64;

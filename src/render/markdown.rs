@@ -10,6 +10,7 @@ fn emoji(sev: Severity) -> &'static str {
     match sev {
         Severity::Ok => "✅",
         Severity::Warn => "⚠️",
+        Severity::Unknown => "❔",
         Severity::Fail => "❌",
     }
 }

@@ -10,9 +10,11 @@ fn mark(sev: Severity, color: bool) -> &'static str {
     match (sev, color) {
         (Severity::Ok, false) => "[ ok ]",
         (Severity::Warn, false) => "[warn]",
+        (Severity::Unknown, false) => "[ ?? ]",
         (Severity::Fail, false) => "[FAIL]",
         (Severity::Ok, true) => "[\x1b[32m ok \x1b[0m]",
         (Severity::Warn, true) => "[\x1b[33mwarn\x1b[0m]",
+        (Severity::Unknown, true) => "[\x1b[35m ?? \x1b[0m]",
         (Severity::Fail, true) => "[\x1b[31mFAIL\x1b[0m]",
     }
 }

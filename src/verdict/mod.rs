@@ -1,14 +1,23 @@
 //! The verdict: a pure function from findings to "what is broken and what to do".
 //!
 //! It follows the playbook's "start with the failure shape": does the failure
-//! follow a node, a token, a route or a provider? Every finding code maps to one
-//! [`Rule`] (layer, action, rank). The worst severity present picks the
-//! findings that matter; among those the lowest rank wins, so infrastructure
-//! drift always outranks route policy ("fix the node before touching routes").
+//! follow a node, a token, a route or a provider? What each finding code means
+//! is data ([`rules::JUDGEMENTS`], one row per code); facts from one probe that
+//! change how another's finding reads are data too ([`cross::CROSS_RULES`]).
+//! The verdict ranks by cause: infrastructure drift outranks route policy ("fix
+//! the node before touching routes"), and a failure a node shows directly
+//! outranks the same failure relayed by the balancer.
+
+pub mod cross;
+pub mod rules;
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::finding::{Code, Finding, Severity};
+use cross::{Facts, Reading};
+pub use rules::{Judgement, Tier, judgement};
 
 /// The broken layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,191 +98,58 @@ pub struct Verdict {
     pub first_check: String,
 }
 
-/// The overall status: the worst severity among the findings.
+/// The overall status: the worst severity among the findings. No finding at
+/// all means nothing was checked: unknown, never ok.
 pub fn status(findings: &[Finding]) -> Severity {
     findings
         .iter()
         .map(|f| f.severity)
         .max()
-        .unwrap_or(Severity::Ok)
+        .unwrap_or(Severity::Unknown)
 }
 
-/// How one finding code reads in a verdict.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    pub layer: Layer,
-    pub action: Action,
-    /// Lower wins. Infrastructure < credentials < routes/providers < latency.
-    pub rank: u8,
-}
-
-const fn rule(layer: Layer, action: Action, rank: u8) -> Rule {
-    Rule {
-        layer,
-        action,
-        rank,
-    }
-}
-
-/// The rule table: one row per finding code.
-pub fn rule_for(code: Code) -> Rule {
-    use Action::*;
-    use Layer as L;
-    match code {
-        Code::NodeUnreachable => rule(L::Node, EditInfrastructure, 10),
-        Code::NodeTimeout => rule(L::Node, EditInfrastructure, 11),
-        Code::NodeServerError => rule(L::Node, EditInfrastructure, 12),
-        Code::NodeBadAnswer => rule(L::Node, EditInfrastructure, 13),
-        Code::AuthDisabledOnNode => rule(L::Auth, EditInfrastructure, 20),
-        Code::TokenRejectedOnNode => rule(L::Auth, EditInfrastructure, 21),
-        Code::GlobalTokenRejectedOnNode => rule(L::Auth, EditInfrastructure, 22),
-        Code::ModelsDiffer => rule(L::Node, EditInfrastructure, 23),
-        Code::GlobalConfigDiffers => rule(L::Node, EditInfrastructure, 24),
-        Code::VersionDrift => rule(L::Node, EditInfrastructure, 30),
-        Code::TokenRejected => rule(L::Auth, FixCredentials, 50),
-        Code::GlobalTokenRejected => rule(L::Auth, FixCredentials, 51),
-        Code::LatencyOutlier => rule(L::Node, EditInfrastructure, 90),
-        Code::ProbeDeadline => rule(L::Node, EditInfrastructure, 95),
-        Code::BalancerFailuresFollowNode => rule(L::Node, EditInfrastructure, 14),
-        Code::BalancerUnreachable => rule(L::Balancer, EditInfrastructure, 15),
-        Code::BalancerDeadMember => rule(L::Balancer, EditInfrastructure, 16),
-        Code::BalancerUnknownMember => rule(L::Balancer, EditInfrastructure, 17),
-        Code::RouteFailsOnNode => rule(L::Node, EditInfrastructure, 25),
-        Code::TokenRejectedByBalancer => rule(L::Balancer, EditInfrastructure, 26),
-        Code::RouteFailsViaBalancer => rule(L::Balancer, EditInfrastructure, 27),
-        Code::TokenScopeLimited => rule(L::Auth, FixCredentials, 52),
-        Code::RouteMalformed => rule(L::Route, EditRoutes, 60),
-        Code::RouteProviderDown => rule(L::Provider, EditRoutes, 61),
-        Code::RouteBroken => rule(L::Route, EditRoutes, 62),
-        Code::RouteSlowOnNode => rule(L::Node, EditInfrastructure, 91),
-        Code::DbUnreachable => rule(L::Database, EditInfrastructure, 5),
-        Code::DbAccessDenied => rule(L::Database, EditInfrastructure, 6),
-        Code::DbNotFound => rule(L::Database, EditInfrastructure, 7),
-        Code::CacheUnreachable => rule(L::Cache, EditInfrastructure, 8),
-        Code::CacheAccessDenied => rule(L::Cache, EditInfrastructure, 8),
-        Code::CacheNotRedis => rule(L::Cache, EditInfrastructure, 9),
-        Code::DbNodeSqlite => rule(L::Database, EditInfrastructure, 18),
-        Code::DbNodeOtherDatabase => rule(L::Database, EditInfrastructure, 18),
-        Code::CachePrefixOverlap => rule(L::Cache, EditInfrastructure, 19),
-        Code::CacheNodePrefixDiffers => rule(L::Cache, EditInfrastructure, 19),
-        Code::CacheNodeNotShared => rule(L::Cache, EditInfrastructure, 20),
-        Code::DbSchemaDrift => rule(L::Database, EditInfrastructure, 28),
-        Code::DbQueryFailed => rule(L::Database, EditInfrastructure, 29),
-        Code::NodeConfigUnreadable => rule(L::Node, EditInfrastructure, 35),
-        Code::CacheStaleResponses => rule(L::Cache, EditInfrastructure, 40),
-        Code::CacheForeignKeys => rule(L::Cache, EditInfrastructure, 41),
-        Code::CacheEvicting => rule(L::Cache, EditInfrastructure, 42),
-        Code::DbUserMissing => rule(L::Auth, FixCredentials, 48),
-        Code::DbTokenMissing => rule(L::Auth, FixCredentials, 49),
-        Code::NodeTls => rule(L::Node, EditInfrastructure, 18),
-        Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
-        Code::ProbeNotConfigured
-        | Code::NodeOk
-        | Code::HealthAuthGated
-        | Code::TokenOk
-        | Code::RouteOk
-        | Code::BalancerOk
-        | Code::DbOk
-        | Code::DbSchemaOk
-        | Code::DbDataOk
-        | Code::DbTokenActive
-        | Code::DbNodeOk
-        | Code::CacheOk
-        | Code::CachePrefixesOk
-        | Code::CacheNodeOk
-        | Code::CacheCensus
-        | Code::CacheCensusIncomplete => rule(L::None, None, 255),
-    }
-}
-
-/// Facts from one probe that change how another probe's finding reads
-/// (issue 5's cross-probe verdict).
-#[derive(Debug, Default)]
-struct CrossFacts {
-    /// The database probe found the configured token active for `cluster.user`.
-    token_in_db: bool,
-    /// Nodes whose aisbf.json points at another database than the cluster's.
-    off_db_nodes: Vec<String>,
-}
-
-impl CrossFacts {
-    fn of(findings: &[Finding]) -> CrossFacts {
-        CrossFacts {
-            token_in_db: findings.iter().any(|f| f.code == Code::DbTokenActive),
-            off_db_nodes: findings
-                .iter()
-                .filter(|f| matches!(f.code, Code::DbNodeSqlite | Code::DbNodeOtherDatabase))
-                .map(|f| f.subject.clone())
-                .collect(),
-        }
-    }
-
-    /// The rule for `f` in the light of the other probes' findings.
-    fn rule(&self, f: &Finding) -> Rule {
-        let drift = matches!(
-            f.code,
-            Code::TokenRejectedOnNode
-                | Code::ModelsDiffer
-                | Code::RouteFailsOnNode
-                | Code::GlobalTokenRejectedOnNode
-        );
-        if drift && self.off_db_nodes.contains(&f.subject) {
-            // The node's own aisbf.json explains the drift: its database config.
-            return rule(Layer::Database, Action::EditInfrastructure, 18);
-        }
-        if self.token_in_db && matches!(f.code, Code::TokenRejected | Code::TokenRejectedOnNode) {
-            // The token is fine where it should be read: the nodes are not reading it there.
-            return rule(Layer::Database, Action::EditInfrastructure, 19);
-        }
-        rule_for(f.code)
-    }
-}
-
-/// Turns findings into a verdict. Pure: same findings, same verdict.
+/// Turns findings into a verdict. Pure: same findings, same verdict, whatever
+/// the nodes are called and in whichever probe a fact was seen.
+///
+/// The worst severity present picks the findings that matter; among those the
+/// one closest to the cause wins (its [`Tier`], then its row's place in the
+/// table, a symptom's suspects first within a tier). Culprits are every subject
+/// of those findings that indicts the same layer and action.
 pub fn decide(findings: &[Finding], symptom: Option<Symptom>) -> Verdict {
     let worst = status(findings);
-    let facts = CrossFacts::of(findings);
-    let deciding: Vec<(&Finding, Rule)> = findings
+    match worst {
+        Severity::Ok => return healthy(findings, symptom),
+        Severity::Unknown => return unknown(findings, symptom),
+        Severity::Warn | Severity::Fail => {}
+    }
+    let facts = Facts::of(findings);
+    let deciding: Vec<(&Finding, Reading)> = findings
         .iter()
-        .filter(|f| f.severity == worst && worst != Severity::Ok)
-        .map(|f| (f, facts.rule(f)))
-        .filter(|(_, r)| r.layer != Layer::None)
+        .filter(|f| f.severity == worst)
+        .filter_map(|f| facts.read(f).map(|r| (f, r)))
         .collect();
-
-    let Some(&(top, top_rule)) = deciding
+    let suspect = |layer: Layer| symptom.is_some_and(|s| s.suspects().contains(&layer));
+    let Some(&(top, top_reading)) = deciding
         .iter()
-        .min_by_key(|(f, r)| (effective_rank(*r, symptom), f.subject.clone()))
+        .min_by_key(|(_, r)| (r.tier, !suspect(r.layer), r.order))
     else {
-        return healthy(findings, symptom);
+        return unexplained(findings, worst, symptom);
     };
 
-    let mut culprits: Vec<String> = Vec::new();
-    for (f, r) in &deciding {
-        if r.layer == top_rule.layer
-            && r.action == top_rule.action
-            && !culprits.contains(&f.subject)
-        {
-            culprits.push(f.subject.clone());
-        }
-    }
-    let summary = summarize(top, top_rule, &culprits, &deciding, symptom);
+    let mut seen = HashSet::new();
+    let culprits: Vec<String> = deciding
+        .iter()
+        .filter(|(_, r)| r.layer == top_reading.layer && r.action == top_reading.action)
+        .filter(|(f, _)| seen.insert(f.subject.as_str()))
+        .map(|(f, _)| f.subject.clone())
+        .collect();
+    let summary = summarize(top, top_reading, &culprits, &deciding, findings, symptom);
     Verdict {
-        layer: top_rule.layer,
-        action: top_rule.action,
-        first_check: first_check(top),
+        layer: top_reading.layer,
+        action: top_reading.action,
+        first_check: (judgement(top.code).0.first_check)(&top.subject),
         culprits,
         summary,
-    }
-}
-
-/// A symptom moves its suspect layers ahead only among findings of similar
-/// rank class; it never lifts routes above infrastructure drift.
-fn effective_rank(rule: Rule, symptom: Option<Symptom>) -> u8 {
-    match symptom {
-        Some(s) if s.suspects().contains(&rule.layer) && rule.rank < 50 => {
-            rule.rank.saturating_sub(5)
-        }
-        _ => rule.rank,
     }
 }
 
@@ -295,42 +171,94 @@ fn healthy(findings: &[Finding], symptom: Option<Symptom>) -> Verdict {
     }
 }
 
+/// Nothing could be judged: the doctor's own error, or no check ran. Never a
+/// cluster culprit.
+fn unknown(findings: &[Finding], symptom: Option<Symptom>) -> Verdict {
+    let reasons: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Unknown)
+        .map(|f| f.message.as_str())
+        .take(3)
+        .collect();
+    let mut summary = if reasons.is_empty() {
+        "Unknown: no check ran, so nothing can be said about the cluster.".to_string()
+    } else {
+        format!(
+            "Unknown: the doctor could not finish ({}); this says nothing about the cluster.",
+            reasons.join("; ")
+        )
+    };
+    if let Some(s) = symptom {
+        summary = format!("Symptom \"{}\": {summary}", s.as_str());
+    }
+    let first_check = match findings.iter().find(|f| f.severity == Severity::Unknown) {
+        Some(f) => (judgement(f.code).0.first_check)(&f.subject),
+        None => "Check the scope of the run: which nodes and probes it was asked for".into(),
+    };
+    Verdict {
+        layer: Layer::None,
+        action: Action::None,
+        culprits: Vec::new(),
+        summary,
+        first_check,
+    }
+}
+
+/// Problems were seen but every one was explained away by another probe.
+fn unexplained(findings: &[Finding], worst: Severity, symptom: Option<Symptom>) -> Verdict {
+    let n = findings.iter().filter(|f| f.severity == worst).count();
+    let mut v = healthy(findings, symptom);
+    v.summary = format!(
+        "{n} finding(s) at {} level, none of which points at a layer on its own; read the findings.",
+        worst.as_str()
+    );
+    v.first_check = "Read the findings one by one".into();
+    v
+}
+
 fn summarize(
     top: &Finding,
-    rule: Rule,
+    reading: Reading,
     culprits: &[String],
-    deciding: &[(&Finding, Rule)],
+    deciding: &[(&Finding, Reading)],
+    findings: &[Finding],
     symptom: Option<Symptom>,
 ) -> String {
-    let who = culprits.join(", ");
-    let mut s = match rule.layer {
-        Layer::Node => format!("The failure follows the node: {who} ({}).", top.message),
-        Layer::Auth if rule.action == Action::FixCredentials => {
+    let who = name_some(culprits);
+    let mut s = match (reading.tier, reading.layer) {
+        (Tier::Performance, _) => format!(
+            "Slow: {who} ({}). Nothing is failing; compare load and upstream latency.",
+            top.message
+        ),
+        (Tier::Incomplete, _) => format!("Incomplete: {}.", top.message),
+        (_, Layer::Node) => format!("The failure follows the node: {who} ({}).", top.message),
+        (_, Layer::Auth) if reading.action == Action::FixCredentials => {
             format!("The failure follows the token: {}", top.message)
         }
-        Layer::Auth => format!(
+        (_, Layer::Auth) => format!(
             "Auth differs per node: {who} ({}). Its database or auth config differs from the other nodes'.",
             top.message
         ),
-        Layer::Database if matches!(top.code, Code::TokenRejected | Code::TokenRejectedOnNode) => {
+        (_, Layer::Database) if matches!(top.code, Code::TokenRejected | Code::TokenRejectedOnNode) => {
             format!(
                 "The token exists and is active in the shared database, yet it is rejected ({}): {who}: the nodes are not reading the shared database. This is not a bad token.",
                 top.message
             )
         }
-        Layer::Database => format!("The failure follows the database: {who} ({}).", top.message),
-        Layer::Cache => format!("The failure follows the cache: {who} ({}).", top.message),
-        Layer::Balancer => format!(
+        (_, Layer::Database) => format!("The failure follows the database: {who} ({}).", top.message),
+        (_, Layer::Cache) => format!("The failure follows the cache: {who} ({}).", top.message),
+        (_, Layer::Balancer) => format!(
             "The failure follows the load balancer: {who} ({}).",
             top.message
         ),
-        Layer::Route => format!("The failure follows the route: {who} ({}).", top.message),
-        Layer::Provider => format!("The failure follows the provider: {who} ({}).", top.message),
-        Layer::None => top.message.clone(),
+        (_, Layer::Route) => format!("The failure follows the route: {who} ({}).", top.message),
+        (_, Layer::Provider) => format!("The failure follows the provider: {who} ({}).", top.message),
+        (_, Layer::None) => top.message.clone(),
     };
-    if rule.action == Action::EditInfrastructure
+    if reading.action == Action::EditInfrastructure
+        && reading.tier < Tier::Relayed
         && matches!(
-            rule.layer,
+            reading.layer,
             Layer::Node | Layer::Auth | Layer::Database | Layer::Cache
         )
     {
@@ -338,13 +266,23 @@ fn summarize(
             " Fix {who} before touching route policy; routing around it would mask drift."
         ));
     }
+    let culprit_set: HashSet<&str> = culprits.iter().map(String::as_str).collect();
     let others = deciding
         .iter()
-        .filter(|(f, r)| r.layer != rule.layer && !culprits.contains(&f.subject))
+        .filter(|(f, r)| r.layer != reading.layer && !culprit_set.contains(f.subject.as_str()))
         .count();
     if others > 0 {
         s.push_str(&format!(
             " ({others} other finding(s) of the same severity follow.)"
+        ));
+    }
+    let unknown = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Unknown)
+        .count();
+    if unknown > 0 {
+        s.push_str(&format!(
+            " ({unknown} check(s) could not be completed by the doctor.)"
         ));
     }
     if let Some(sym) = symptom {
@@ -353,104 +291,17 @@ fn summarize(
     s
 }
 
-/// The first command an operator should run, for the deciding finding.
-fn first_check(top: &Finding) -> String {
-    let n = &top.subject;
-    match top.code {
-        Code::NodeUnreachable => format!(
-            "On {n}: is the AISBF process running and listening on its port? (systemctl status / ss -ltnp), then curl -sS -m 5 its URL /"
-        ),
-        Code::NodeTimeout => format!(
-            "On {n}: the port accepts but does not answer: check CPU, a stuck worker or a firewall dropping replies; read /var/log/aisbf/aisbf.log"
-        ),
-        Code::NodeServerError => format!(
-            "Read {n}'s /var/log/aisbf/aisbf.log and aisbf_stderr.log around the 5xx"
-        ),
-        Code::NodeBadAnswer => format!(
-            "Check that {n}'s URL points at an AISBF node (curl -sS its URL /) and not at another service or proxy"
-        ),
-        Code::TokenRejectedOnNode | Code::GlobalTokenRejectedOnNode | Code::AuthDisabledOnNode => format!(
-            "Compare {n}'s aisbf.json \"database\" and \"auth\" sections with a node that accepts the token: is it on the shared MySQL, or on its own SQLite?"
-        ),
-        Code::ModelsDiffer => format!(
-            "Compare {n}'s aisbf.json \"database\" section with the other nodes, then POST /dashboard/user/reload-config on {n}"
-        ),
-        Code::GlobalConfigDiffers => format!(
-            "Diff {n}'s providers.json, rotations.json and autoselect.json against another node's: global config lives in each node's own files"
-        ),
-        Code::VersionDrift => format!("Upgrade {n} to the version the other nodes run (pip show aisbf)"),
-        Code::TokenRejected => "Check the token in config: right user, scope api or both, active in user_api_tokens, no trailing whitespace".into(),
-        Code::GlobalTokenRejected => "Check cluster.global_token against aisbf.json auth tokens on the nodes".into(),
-        Code::LatencyOutlier => format!("Check load and upstream latency on {n}"),
-        Code::ProbeDeadline => "Raise cluster.deadline_ms or find which target hangs (run the probes one by one)".into(),
-        Code::BalancerFailuresFollowNode => format!(
-            "Take {n} out of the balancer's pool only as a stopgap; first find why {n} fails (see its health line) and repair it"
-        ),
-        Code::BalancerUnreachable => "curl -sS -m 5 the balancer URL from where apps run; check the balancer's listener and TLS".into(),
-        Code::BalancerDeadMember => "List the balancer's upstream members (nginx upstream / HAProxy backend) and compare them with [[cluster.nodes]]: remove or repair the member that is not a healthy node".into(),
-        Code::BalancerUnknownMember => "List the balancer's upstream members: one of them is an AISBF node this config does not know (another environment or an old node)".into(),
-        Code::RouteFailsOnNode => format!(
-            "Compare {n} with a node where the routes work: its database (user providers come from it), its provider network access, and its logs"
-        ),
-        Code::TokenRejectedByBalancer => "Check which nodes the balancer sends to: a member outside [[cluster.nodes]] does not know this token".into(),
-        Code::RouteFailsViaBalancer => "Pin the route's request to each balancer member: one member the config does not list fails it".into(),
-        Code::TokenScopeLimited => "Issue a token with scope both (or use the matching token for MCP clients): user_api_tokens.scope".into(),
-        Code::RouteMalformed => format!(
-            "Rename the route in the calling app: {n} is not a valid AISBF 0.99.92 model name (kind/name, not kind:name)"
-        ),
-        Code::RouteProviderDown => format!(
-            "Check the provider behind {n} (reachable, key valid, not in cooldown), or point the route at another provider"
-        ),
-        Code::RouteBroken => format!("Check that {n} exists for cluster.user (dashboard: providers/rotations) and read the node logs for the error"),
-        Code::RouteSlowOnNode => format!("Check {n}'s network path to the providers and its load"),
-        Code::DbUnreachable => "From where the nodes run: can the database host be reached on its port (nc -vz host 3306)? Is mysqld/mariadbd running?".into(),
-        Code::DbAccessDenied => "Check database.url's user and password, and the user's GRANT (SHOW GRANTS FOR the user)".into(),
-        Code::DbNotFound => "Check the database name in database.url against SHOW DATABASES and the nodes' aisbf.json mysql_database".into(),
-        Code::DbNodeSqlite => format!(
-            "Set {n}'s aisbf.json \"database\" to the shared MySQL (type mysql, same host, port and database as the other nodes) and restart {n}"
-        ),
-        Code::DbNodeOtherDatabase => format!(
-            "Point {n}'s aisbf.json \"database\" at the same MySQL host, port and database as the other nodes, then restart {n}"
-        ),
-        Code::DbSchemaDrift => "Compare the tables and columns with a node at the same AISBF version; restart a 0.99.92 node against this database so it runs its migrations".into(),
-        Code::DbQueryFailed => "Check that the doctor's database user may SELECT on the AISBF tables (see README: read-only GRANT)".into(),
-        Code::DbUserMissing => "Check cluster.user against SELECT username, is_active FROM users".into(),
-        Code::DbTokenMissing => "The configured token is not an active token of cluster.user in user_api_tokens: issue a new token on the dashboard".into(),
-        Code::NodeConfigUnreadable => format!("Check the aisbf_json path configured for {n}: the doctor must be able to read it"),
-        Code::CacheUnreachable => "Can the Redis host be reached from the nodes (redis-cli -u URL PING)? Nodes that cannot reach Redis silently fall back to private caches".into(),
-        Code::CacheAccessDenied => "Check the password/ACL user in cache.url (redis-cli AUTH)".into(),
-        Code::CacheNotRedis => "cache.url points at something that is not Redis: check host and port".into(),
-        Code::CacheEvicting => "Raise maxmemory or shorten response-cache TTLs: Redis is evicting AISBF keys".into(),
-        Code::CachePrefixOverlap => "Give each environment its own prefix that is not a prefix of another's (aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix); AISBF's cache clear runs KEYS prefix* and would delete the other environment's keys".into(),
-        Code::CacheNodePrefixDiffers => format!(
-            "Set {n}'s aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix to the cluster's prefixes and restart {n}"
-        ),
-        Code::CacheNodeNotShared => format!("Set {n}'s aisbf.json cache type / response_cache backend to redis like the other nodes"),
-        Code::CacheStaleResponses => "Keys without TTL under the response prefix never expire: flush that prefix (aisbf-doctor cache flush --prefix ...) and check response_cache.ttl".into(),
-        Code::CacheForeignKeys => "Another environment writes under this cluster's prefix: give it its own prefix".into(),
-        Code::NodeTls => format!(
-            "Check {n}'s certificate (openssl s_client -connect host:port): renew it or install the right chain; set tls_insecure = true on that node only for a known self-signed test node"
-        ),
-        Code::NodeRedirect => format!(
-            "Point {n}'s url at the AISBF node itself, not at a proxy or login page that redirects elsewhere"
-        ),
-        Code::ProbeNotConfigured
-        | Code::NodeOk
-        | Code::HealthAuthGated
-        | Code::TokenOk
-        | Code::RouteOk
-        | Code::BalancerOk
-        | Code::DbOk
-        | Code::DbSchemaOk
-        | Code::DbDataOk
-        | Code::DbTokenActive
-        | Code::DbNodeOk
-        | Code::CacheOk
-        | Code::CachePrefixesOk
-        | Code::CacheNodeOk
-        | Code::CacheCensus
-        | Code::CacheCensusIncomplete => "Nothing to fix.".into(),
+/// A few names and a count: a summary stays short at any cluster size.
+fn name_some(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if names.len() <= SHOWN {
+        return names.join(", ");
     }
+    format!(
+        "{} and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
 }
 
 #[cfg(test)]
@@ -903,8 +754,8 @@ mod tests {
     }
 
     #[test]
-    fn status_is_the_worst_severity() {
-        assert_eq!(status(&[]), Severity::Ok);
+    fn status_is_the_worst_severity_and_nothing_checked_is_unknown() {
+        assert_eq!(status(&[]), Severity::Unknown);
         assert_eq!(
             status(&[
                 f(Severity::Warn, "a", Code::VersionDrift),
@@ -912,6 +763,117 @@ mod tests {
             ]),
             Severity::Warn
         );
+    }
+
+    #[test]
+    fn every_judgement_row_decides_its_own_layer_action_culprit_and_first_check() {
+        for row in rules::JUDGEMENTS {
+            if matches!(row.tier, Tier::Healthy | Tier::Doctor) {
+                continue;
+            }
+            let sev = row.severity.max(Severity::Warn);
+            let v = decide(&[f(sev, "node-x", row.code)], None);
+            assert_eq!(
+                (v.layer, v.action, v.culprits.clone()),
+                (row.layer, row.action, vec!["node-x".to_string()]),
+                "{:?}",
+                row.code
+            );
+            assert_eq!(v.first_check, (row.first_check)("node-x"), "{:?}", row.code);
+        }
+    }
+
+    #[test]
+    fn a_failure_the_nodes_show_directly_outranks_the_same_failure_relayed_by_the_balancer() {
+        // Every node refuses an mcp-only token; check lb sees the same refusal.
+        let mut findings: Vec<Finding> = ["aisbf-1", "aisbf-2", "aisbf-3"]
+            .iter()
+            .map(|n| f(Severity::Fail, n, Code::BalancerFailuresFollowNode))
+            .collect();
+        findings.push(f(Severity::Fail, "token", Code::TokenRejected));
+        let v = decide(&findings, None);
+        assert_eq!(
+            (v.layer, v.action, v.culprits),
+            (Layer::Auth, Action::FixCredentials, vec!["token".to_string()])
+        );
+        // With the shared database knowing the token, it is the database.
+        findings.push(f(Severity::Ok, "token", Code::DbTokenActive));
+        let v = decide(&findings, None);
+        assert_eq!((v.layer, v.action), (Layer::Database, Action::EditInfrastructure));
+    }
+
+    #[test]
+    fn auth_disabled_on_a_node_is_the_auth_layer_whichever_probes_ran() {
+        let direct = f(Severity::Fail, "aisbf-2", Code::AuthDisabledOnNode);
+        let relayed = f(Severity::Fail, "aisbf-2", Code::BalancerFailuresFollowNode);
+        for findings in [vec![direct.clone()], vec![relayed.clone(), direct.clone()]] {
+            let v = decide(&findings, None);
+            assert_eq!(
+                (v.layer, v.action, v.culprits),
+                (Layer::Auth, Action::EditInfrastructure, vec!["aisbf-2".to_string()])
+            );
+        }
+    }
+
+    #[test]
+    fn renaming_nodes_never_changes_the_layer_or_action() {
+        // Equal-tier findings on different nodes: the table order decides, not names.
+        for (sqlite_node, tls_node) in [("aisbf-2", "aisbf-1"), ("aisbf-1", "aisbf-2"), ("z", "a")] {
+            let findings = [
+                f(Severity::Fail, tls_node, Code::CacheNodeNotShared),
+                f(Severity::Fail, sqlite_node, Code::DbNodeSqlite),
+            ];
+            let v = decide(&findings, None);
+            assert_eq!(
+                (v.layer, v.culprits),
+                (Layer::Database, vec![sqlite_node.to_string()]),
+                "{sqlite_node}/{tls_node}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_internal_error_of_the_doctor_is_unknown_and_never_a_culprit() {
+        let findings = [Finding::new(
+            ProbeKind::Health,
+            Severity::Unknown,
+            "aisbf-doctor",
+            Code::DoctorError,
+            "internal error: cannot build an HTTP client",
+        )];
+        assert_eq!(status(&findings), Severity::Unknown);
+        let v = decide(&findings, None);
+        assert_eq!((v.layer, v.action), (Layer::None, Action::None));
+        assert!(v.culprits.is_empty());
+        assert!(v.summary.starts_with("Unknown:"), "{}", v.summary);
+        assert!(v.summary.contains("cannot build an HTTP client"), "{}", v.summary);
+        assert!(!v.summary.contains("follows the node"), "{}", v.summary);
+    }
+
+    #[test]
+    fn nothing_checked_is_unknown_not_no_problem_found() {
+        let v = decide(&[], None);
+        assert!(v.summary.starts_with("Unknown:"), "{}", v.summary);
+        assert!(!v.summary.contains("No problem found"), "{}", v.summary);
+    }
+
+    #[test]
+    fn a_latency_warning_says_slow_not_fix_before_route_policy() {
+        let v = decide(&[f(Severity::Warn, "aisbf-3", Code::LatencyOutlier)], None);
+        assert!(v.summary.starts_with("Slow: aisbf-3"), "{}", v.summary);
+        assert!(!v.summary.contains("route policy"), "{}", v.summary);
+        assert!(!v.summary.contains("failure follows"), "{}", v.summary);
+    }
+
+    #[test]
+    fn a_summary_names_a_few_culprits_and_counts_the_rest() {
+        let findings: Vec<Finding> = (0..1000)
+            .map(|i| f(Severity::Fail, &format!("n{i}"), Code::NodeUnreachable))
+            .collect();
+        let v = decide(&findings, None);
+        assert_eq!(v.culprits.len(), 1000);
+        assert!(v.summary.contains("n0, n1, n2, n3, n4 and 995 more"), "{}", v.summary);
+        assert!(v.summary.len() < 600, "{}", v.summary.len());
     }
 
     #[test]
