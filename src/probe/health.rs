@@ -290,7 +290,8 @@ fn server_error(node: &str, path: &str, a: &Answer) -> Finding {
     )
 }
 
-fn request_failure(node: &str, path: &str, outcome: &Outcome) -> Option<Finding> {
+/// The finding for a request that got no usable answer (no answer, or 5xx).
+pub(crate) fn request_failure(node: &str, path: &str, outcome: &Outcome) -> Option<Finding> {
     match outcome {
         Err(f) => Some(Finding::new(
             ProbeKind::Health,

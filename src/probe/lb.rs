@@ -37,7 +37,12 @@ impl super::Probe for LbProbe {
         Box::pin(async move {
             let (samples, nodes) = tokio::join!(sample(ctx), health::observe(ctx));
             match samples {
-                Ok(samples) => assess(&samples, &nodes),
+                Ok(samples) => {
+                    let has_global = ctx.config.cluster.global_token.is_some();
+                    let mut findings = direct_findings(&nodes, has_global);
+                    findings.extend(assess(&samples, &nodes));
+                    findings
+                }
                 Err(e) => vec![Finding::new(
                     ProbeKind::Lb,
                     Severity::Fail,
@@ -93,6 +98,20 @@ fn node_failure(n: &NodeObservation) -> Option<String> {
         (_, Ok(a)) if a.status != 200 => Some(format!("{} {}", a.status, aisbf::reason(a))),
         _ => None,
     }
+}
+
+/// What the nodes show when asked directly (the health probe's judgement of
+/// the same answers), problems only. The balancer merely relays these, so
+/// `check lb` alone must carry them for the verdict to rank by cause.
+pub fn direct_findings(nodes: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
+    health::assess(nodes, has_global_token)
+        .into_iter()
+        .filter(|f| f.severity > Severity::Ok)
+        .map(|mut f| {
+            f.probe = ProbeKind::Lb;
+            f
+        })
+        .collect()
 }
 
 /// Pure judgement: the balancer's samples against the nodes asked directly.
@@ -295,6 +314,20 @@ mod tests {
         let samples = vec![models(&["m"]), models(&["other"])];
         let f = assess(&samples, &nodes);
         assert_eq!(f[0].code, Code::BalancerUnknownMember);
+    }
+
+    #[test]
+    fn check_lb_alone_carries_what_the_nodes_show_directly() {
+        let nodes = [node("a", true), node("b", false), node("c", true)];
+        let direct = direct_findings(&nodes, false);
+        assert_eq!(
+            direct
+                .iter()
+                .map(|f| (f.subject.as_str(), f.code))
+                .collect::<Vec<_>>(),
+            vec![("b", Code::NodeUnreachable)]
+        );
+        assert!(direct.iter().all(|f| f.probe == ProbeKind::Lb));
     }
 
     #[test]

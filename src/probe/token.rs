@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
-use crate::probe::health::join;
+use crate::probe::health::{self, join};
 use crate::secret::Secret;
 use crate::verdict::Symptom;
 
@@ -160,6 +160,17 @@ pub fn assess(obs: &[TokenObservation], symptom: Option<Symptom>) -> Vec<Finding
             _ => None,
         })
         .collect();
+
+    // A node that did not answer is named as such: `check token` alone must
+    // not read "ok" with every node down.
+    for (o, a) in &nodes {
+        if *a == ApiAnswer::Unknown
+            && let Some(mut f) = health::request_failure(&o.target, "/api/u/{user}/models", &o.models)
+        {
+            f.probe = ProbeKind::Token;
+            findings.push(f);
+        }
+    }
 
     if accepting.is_empty() {
         if let Some(common) = most_common(refused.iter().map(|(_, r)| *r)) {
