@@ -85,6 +85,7 @@ NODE2_FAULTS = {"node-stopped", "node-sqlite", "node-other-mysql", "node-other-r
                 "node-other-redis-db", "node-session-secret-differs", "node-stale-routes", "node-latency"}
 NODE_LATENCY_S = 1.5
 REDIS_FULL_MAXMEMORY = 8 * 1024 * 1024     # private redis-server of fault redis-full
+REDIS_FULL_MARGIN = 512 * 1024             # filled this far above maxmemory
 
 UPSTREAM_MODEL = "stub-model"
 OK_PROVIDER = "stub-ok"
@@ -537,7 +538,10 @@ def start_private_redis(sd, st, env_base):
     port = st["redis"]["port"]
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--maxmemory", str(REDIS_FULL_MAXMEMORY), "--maxmemory-policy", "noeviction", "--dir", str(rd),
-            "--logfile", str(rd / "redis.log"), "--daemonize", "no"]
+            "--logfile", str(rd / "redis.log"), "--daemonize", "no",
+            # no process-title rewrite: it overwrites /proc/PID/environ, where `down` looks for
+            # AISBF_HARNESS_STATE_DIR before it kills anything
+            "--set-proc-title", "no"]
     p = spawn(argv, rd / "redis.out", env_base)
     st["processes"].append({"role": "redis-private", "pid": p.pid, "pgid": p.pid})
     t_end = time.time() + 10
@@ -564,18 +568,20 @@ def redis_info(r, section="memory"):
 
 def fill_redis(st):
     """fault redis-full: fill the private Redis under a harness-only prefix (not AISBF's) until
-    a write is refused, then check an AISBF-style write fails the same way."""
+    used_memory is REDIS_FULL_MARGIN above maxmemory, then check an AISBF-style write is refused."""
     fill_prefix = f"harness-fill:h{st['harness_id']}:"
     r = Redis(st["redis"]["host"], st["redis"]["port"])
-    chunk = b"x" * 65536
-    n, err = 0, None
-    try:
-        for n in range(1, 4 * REDIS_FULL_MAXMEMORY // len(chunk)):
-            r.cmd("SET", f"{fill_prefix}{n:05d}", chunk)
-    except RuntimeError as e:
-        err = str(e)
-    if not err or "maxmemory" not in err:
-        raise RuntimeError(f"private Redis did not fill up (last error {err!r})")
+    # Filling right up to maxmemory leaves only a few KB over the limit, which a client
+    # disconnecting frees again: lift the limit, fill to REDIS_FULL_MARGIN above it, put the
+    # limit back (what an operator lowering maxmemory below the data set also gets).
+    r.cmd("CONFIG", "SET", "maxmemory", "0")
+    chunk, n = b"x" * 65536, 0
+    while int(redis_info(r).get("used_memory", 0)) < REDIS_FULL_MAXMEMORY + REDIS_FULL_MARGIN:
+        n += 1
+        r.cmd("SET", f"{fill_prefix}{n:06d}", chunk)
+        if n > 4 * REDIS_FULL_MAXMEMORY // len(chunk):
+            raise RuntimeError("private Redis does not fill up")
+    r.cmd("CONFIG", "SET", "maxmemory", str(REDIS_FULL_MAXMEMORY))
     probe_key = st["response_prefix"] + "harness-probe"
     try:
         r.cmd("SET", probe_key, "x")
@@ -587,7 +593,7 @@ def fill_redis(st):
     r.close()
     if "command not allowed when used memory > 'maxmemory'" not in probe:
         raise RuntimeError(f"a write to the full Redis answered {probe!r}")
-    return {"prefix": fill_prefix, "keys": n - 1, "write_error": probe,
+    return {"prefix": fill_prefix, "keys": n, "write_error": probe,
             "used_memory": int(info.get("used_memory", 0)), "maxmemory": int(info.get("maxmemory", 0))}
 
 
