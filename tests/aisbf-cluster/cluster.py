@@ -10,8 +10,9 @@
       unique to DIR), an OpenAI-compatible upstream stub and, if asked, a round-robin
       balancer; write DIR/state.json and DIR/doctor.toml; exit 0 leaving them running.
   cluster.py down --state-dir DIR
-      Kill only the process groups recorded in DIR/state.json, drop the harness's
-      databases and MySQL users, UNLINK the Redis keys under its own prefixes. Idempotent.
+      Kill only the process groups recorded in DIR/state.json (a private redis-server
+      included), drop the harness's databases and MySQL users, UNLINK the Redis keys under
+      its own prefixes in every Redis db its nodes used. Idempotent.
   cluster.py faults
       List the fault names.
 
