@@ -10,8 +10,9 @@
       unique to DIR), an OpenAI-compatible upstream stub and, if asked, a round-robin
       balancer; write DIR/state.json and DIR/doctor.toml; exit 0 leaving them running.
   cluster.py down --state-dir DIR
-      Kill only the process groups recorded in DIR/state.json, drop the harness's
-      databases and MySQL users, UNLINK the Redis keys under its own prefixes. Idempotent.
+      Kill only the process groups recorded in DIR/state.json (a private redis-server
+      included), drop the harness's databases and MySQL users, UNLINK the Redis keys under
+      its own prefixes in every Redis db its nodes used. Idempotent.
   cluster.py faults
       List the fault names.
 
@@ -38,6 +39,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -61,9 +63,30 @@ FAULTS = {
     "node-global-config-drift": "node 2's providers.json has an extra global provider",
     "node-mysql-pool-defect": "node 2's aisbf.json says the shared MySQL, but it runs without the _mysql_pool "
                               "workaround: it silently serves from its own ~/.aisbf/aisbf.db",
+    "node-auth-disabled": "node 2's aisbf.json has auth.enabled = false (no token needed for /health, "
+                          "every /api/u/* token answered 401)",
+    "node-cache-fallback": "node 2's aisbf.json is identical to the others, but Redis refused its connections "
+                           "while it started: its response cache fell back to per-node memory",
+    "node-response-cache-disabled": "node 2's aisbf.json has response_cache.enabled = false",
+    "node-other-redis-db": "node 2's cache and response_cache use redis_db = 1 (same host, port and prefixes)",
+    "node-session-secret-differs": "node 2's ~/.aisbf/session_secret.key differs from the cluster's shared one "
+                                   "(its dashboard cookies are not accepted elsewhere, and vice versa)",
+    "node-stale-routes": "after every node cached alice's routes, her routes were changed in the database "
+                         "(provider and rotation added, provider deleted) and only node 2 reloaded: nodes 1 "
+                         "and 3 (the majority) serve stale routes",
+    "all-nodes-sqlite": "every node's aisbf.json says sqlite (each its own empty file); doctor.toml [database] "
+                        "still names the shared MariaDB where alice's token is active",
+    "redis-full": "a private redis-server (maxmemory, noeviction) filled to used_memory >= maxmemory: "
+                  "every AISBF cache write fails with OOM; nodes and doctor.toml [cache] point at it",
+    "node-latency": "node 2 answers every HTTP request about 1.5 s later than the others",
 }
 NODE2_FAULTS = {"node-stopped", "node-sqlite", "node-other-mysql", "node-other-redis-prefix",
-                "node-version-drift", "node-global-config-drift", "node-mysql-pool-defect"}
+                "node-version-drift", "node-global-config-drift", "node-mysql-pool-defect",
+                "node-auth-disabled", "node-cache-fallback", "node-response-cache-disabled",
+                "node-other-redis-db", "node-session-secret-differs", "node-stale-routes", "node-latency"}
+NODE_LATENCY_S = 1.5
+REDIS_FULL_MAXMEMORY = 8 * 1024 * 1024     # private redis-server of fault redis-full
+REDIS_FULL_MARGIN = 512 * 1024             # filled this far above maxmemory
 
 UPSTREAM_MODEL = "stub-model"
 OK_PROVIDER = "stub-ok"
@@ -211,11 +234,13 @@ def run_dbtool(state_dir, cmd, spec):
 # ------------------------------------------------------------------ minimal Redis client
 
 class Redis:
-    def __init__(self, host=None, port=None):
+    def __init__(self, host=None, port=None, db=0):
         self.sock = socket.create_connection(
             (host or os.environ.get("AISBF_HARNESS_REDIS_HOST", "127.0.0.1"),
              int(port or os.environ.get("AISBF_HARNESS_REDIS_PORT", "6379"))), timeout=10)
         self.f = self.sock.makefile("rb")
+        if db:
+            self.cmd("SELECT", int(db))
 
     def cmd(self, *args):
         out = [b"*%d\r\n" % len(args)]
@@ -422,17 +447,16 @@ def wait_port_file(path, proc, what, timeout=15):
 
 # --------------------------------------------------------------------------- up
 
-def aisbf_json_for(base, *, port, global_token, database, cache_prefix, response_prefix):
+def aisbf_json_for(base, *, port, global_token, database, cache_prefix, response_prefix, redis_host, redis_port,
+                   redis_db=0, auth_enabled=True, response_cache_enabled=True):
     c = json.loads(json.dumps(base))
     c["server"] = dict(c.get("server") or {}, host="127.0.0.1", port=port, protocol="http")
-    c["auth"] = {"enabled": True, "tokens": [global_token]}
+    c["auth"] = {"enabled": auth_enabled, "tokens": [global_token]}
     c["database"] = database
-    redis_host = os.environ.get("AISBF_HARNESS_REDIS_HOST", "127.0.0.1")
-    redis_port = int(os.environ.get("AISBF_HARNESS_REDIS_PORT", "6379"))
     c["cache"] = dict(c.get("cache") or {}, type="redis", redis_host=redis_host, redis_port=redis_port,
-                      redis_db=0, redis_password=None, redis_key_prefix=cache_prefix)
-    c["response_cache"] = dict(c.get("response_cache") or {}, enabled=True, backend="redis", ttl=600,
-                               redis_host=redis_host, redis_port=redis_port, redis_db=0,
+                      redis_db=redis_db, redis_password=None, redis_key_prefix=cache_prefix)
+    c["response_cache"] = dict(c.get("response_cache") or {}, enabled=response_cache_enabled, backend="redis",
+                               ttl=600, redis_host=redis_host, redis_port=redis_port, redis_db=redis_db,
                                redis_password=None, redis_key_prefix=response_prefix)
     c.setdefault("client_rate_limiting", {})["enabled"] = False
     c.setdefault("tor", {})["enabled"] = False
@@ -479,6 +503,155 @@ def write_doctor_toml(path, st):
           "", "[routes]", "smoke = [" + ", ".join(toml_str(r) for r in st["routes"]["smoke"]) + "]",
           'prompt = "smoke"', "concurrency = 4", ""]
     Path(path).write_text("\n".join(L))
+
+
+def http_request(url, method="GET", headers=None, body=None, timeout=10.0):
+    """One request, no redirects followed: (status, headers as a list, body bytes)."""
+    hostport, _, path = url.split("://", 1)[1].partition("/")
+    c = http.client.HTTPConnection(hostport, timeout=timeout)
+    try:
+        c.request(method, "/" + path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.getheaders(), r.read()
+    finally:
+        c.close()
+
+
+def dashboard_login(node_url, username, password):
+    """The dashboard's form login. Returns (status, "session=..." cookie or None, Location)."""
+    body = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    status, hdrs, _ = http_request(node_url + "/dashboard/login", "POST",
+                                   {"Content-Type": "application/x-www-form-urlencoded"}, body)
+    cookie = None
+    for k, v in hdrs:
+        if k.lower() == "set-cookie" and v.startswith("session="):
+            cookie = v.split(";", 1)[0]
+    return status, cookie, dict((k.lower(), v) for k, v in hdrs).get("location")
+
+
+# ------------------------------------------------------------ fault helpers (up)
+
+def start_private_redis(sd, st, env_base):
+    """fault redis-full: a redis-server only this cluster uses (no persistence, small maxmemory,
+    noeviction), killed by `down` like the other processes."""
+    rd = sd / "redis"
+    rd.mkdir(exist_ok=True)
+    port = st["redis"]["port"]
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--maxmemory", str(REDIS_FULL_MAXMEMORY), "--maxmemory-policy", "noeviction", "--dir", str(rd),
+            "--logfile", str(rd / "redis.log"), "--daemonize", "no",
+            # no process-title rewrite: it overwrites /proc/PID/environ, where `down` looks for
+            # AISBF_HARNESS_STATE_DIR before it kills anything
+            "--set-proc-title", "no"]
+    p = spawn(argv, rd / "redis.out", env_base)
+    st["processes"].append({"role": "redis-private", "pid": p.pid, "pgid": p.pid})
+    t_end = time.time() + 10
+    while True:
+        try:
+            r = Redis("127.0.0.1", port)
+            r.cmd("PING")
+            r.close()
+            break
+        except Exception as e:  # noqa: BLE001
+            if p.poll() is not None or time.time() > t_end:
+                raise RuntimeError(f"private redis-server on {port} did not start: {e}\n" + tail(rd / "redis.log", 20))
+            time.sleep(0.1)
+    st["redis"]["maxmemory"] = REDIS_FULL_MAXMEMORY
+    st["redis"]["maxmemory_policy"] = "noeviction"
+    st["redis"]["pid"] = p.pid
+
+
+def redis_info(r, section="memory"):
+    raw = r.cmd("INFO", section)
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    return dict(l.split(":", 1) for l in raw.splitlines() if ":" in l and not l.startswith("#"))
+
+
+def fill_redis(st):
+    """fault redis-full: fill the private Redis under a harness-only prefix (not AISBF's) until
+    used_memory is REDIS_FULL_MARGIN above maxmemory, then check an AISBF-style write is refused."""
+    fill_prefix = f"harness-fill:h{st['harness_id']}:"
+    r = Redis(st["redis"]["host"], st["redis"]["port"])
+    # Filling right up to maxmemory leaves only a few KB over the limit, which a client
+    # disconnecting frees again: lift the limit, fill to REDIS_FULL_MARGIN above it, put the
+    # limit back (what an operator lowering maxmemory below the data set also gets).
+    r.cmd("CONFIG", "SET", "maxmemory", "0")
+    chunk, n = b"x" * 65536, 0
+    while int(redis_info(r).get("used_memory", 0)) < REDIS_FULL_MAXMEMORY + REDIS_FULL_MARGIN:
+        n += 1
+        r.cmd("SET", f"{fill_prefix}{n:06d}", chunk)
+        if n > 4 * REDIS_FULL_MAXMEMORY // len(chunk):
+            raise RuntimeError("private Redis does not fill up")
+    r.cmd("CONFIG", "SET", "maxmemory", str(REDIS_FULL_MAXMEMORY))
+    probe_key = st["response_prefix"] + "harness-probe"
+    try:
+        r.cmd("SET", probe_key, "x")
+        probe = "accepted"
+        r.cmd("DEL", probe_key)
+    except RuntimeError as e:
+        probe = str(e)
+    info = redis_info(r)
+    r.close()
+    if "command not allowed when used memory > 'maxmemory'" not in probe:
+        raise RuntimeError(f"a write to the full Redis answered {probe!r}")
+    return {"prefix": fill_prefix, "keys": n, "write_error": probe,
+            "used_memory": int(info.get("used_memory", 0)), "maxmemory": int(info.get("maxmemory", 0))}
+
+
+STALE_ADDED_PROVIDER = "stub-new"
+STALE_ADDED_ROTATION = "stub-rot-new"
+STALE_DELETED_PROVIDER = GONE_PROVIDER
+
+
+def route_keys(node_url, token):
+    out = {}
+    for kind in ("providers", "rotations", "autoselects"):
+        code, body = http_get(f"{node_url}/api/u/alice/{kind}", {"Authorization": "Bearer " + token}, timeout=10)
+        try:
+            out[kind] = sorted(json.loads(body).get(kind) or {}) if code == 200 else code
+        except ValueError:
+            out[kind] = code
+    return out
+
+
+def make_stale_routes(sd, st, shared_db, upstream_url):
+    """fault node-stale-routes: every node caches alice's routes, then the database changes the way a
+    dashboard save does, then only node 2 reloads (dashboard reload-config with alice's session)."""
+    tok = st["env"]["AISBF_TOKEN"]
+    up = [n for n in st["nodes"] if n["expected"] == "up"]
+    for n in up:   # warm each node's per-user handler cache
+        for path in ("providers", "rotations", "autoselects", "models"):
+            code, body = http_get(f"{n['url']}/api/u/alice/{path}", {"Authorization": "Bearer " + tok}, timeout=10)
+            if code != 200:
+                raise RuntimeError(f"{n['name']} /api/u/alice/{path} answered {code}: {body[:200]!r}")
+    before = {n["name"]: route_keys(n["url"], tok) for n in up}
+    rotation = {"model_name": STALE_ADDED_ROTATION, "notifyerrors": False,
+                "providers": [{"provider_id": OK_PROVIDER,
+                               "models": [{"name": UPSTREAM_MODEL, "weight": 1, "rate_limit": 0}]}]}
+    run_dbtool(sd, "setup", {"seed": [{"database": shared_db, "users": [{
+        "username": "alice", "providers": {STALE_ADDED_PROVIDER: provider_cfg(STALE_ADDED_PROVIDER, upstream_url + "/v1")},
+        "rotations": {STALE_ADDED_ROTATION: rotation}, "delete_providers": [STALE_DELETED_PROVIDER]}]}]})
+    fresh = up[1]
+    lstatus, cookie, loc = dashboard_login(fresh["url"], "alice", st["env"]["AISBF_DASHBOARD_PASSWORD"])
+    if not cookie:
+        raise RuntimeError(f"dashboard login on {fresh['name']} gave no session cookie ({lstatus} -> {loc})")
+    rstatus, _, rbody = http_request(fresh["url"] + "/dashboard/user/reload-config", "POST", {"Cookie": cookie})
+    after = {n["name"]: route_keys(n["url"], tok) for n in up}
+    for n in up:
+        provs = after[n["name"]]["providers"]
+        is_fresh = n is fresh
+        ok = isinstance(provs, list) and ((STALE_ADDED_PROVIDER in provs and STALE_DELETED_PROVIDER not in provs)
+                                          if is_fresh else
+                                          (STALE_DELETED_PROVIDER in provs and STALE_ADDED_PROVIDER not in provs))
+        if not ok:
+            raise RuntimeError(f"{n['name']} should be {'fresh' if is_fresh else 'stale'} after the reload of "
+                               f"{fresh['name']} (reload answered {rstatus} {rbody[:200]!r}), lists {after[n['name']]}")
+    return {"added": {"providers": [STALE_ADDED_PROVIDER], "rotations": [STALE_ADDED_ROTATION], "autoselects": []},
+            "deleted": {"providers": [STALE_DELETED_PROVIDER], "rotations": [], "autoselects": []},
+            "reloaded_nodes": [fresh["name"]], "fresh_nodes": [fresh["name"]],
+            "stale_nodes": [n["name"] for n in up if n is not fresh],
+            "reload": {"login_status": lstatus, "status": rstatus, "body": rbody.decode(errors="replace")[:300]},
+            "before": before, "after": after}
 
 
 def cmd_up(args):
@@ -541,6 +714,19 @@ def cmd_up(args):
         node2_prefix = f"aisbf:h{rid}x:"
         node2_response_prefix = f"aisbf:h{rid}x:response:"
         prefixes.append(node2_prefix)
+    redis_host = os.environ.get("AISBF_HARNESS_REDIS_HOST", "127.0.0.1")
+    redis_port = int(os.environ.get("AISBF_HARNESS_REDIS_PORT", "6379"))
+    redis_private = fault == "redis-full"
+    if redis_private:
+        if not shutil.which("redis-server"):
+            die("fault redis-full needs redis-server on PATH", 1)
+        redis_host, redis_port = "127.0.0.1", free_port()
+    redis_dbs = [0, 1] if fault == "node-other-redis-db" else [0]
+    # One dashboard session key for the whole cluster, as a real deployment copies it to every
+    # node (AISBF generates a different one per HOME when the file is missing).
+    session_key = secrets.token_urlsafe(32)
+    node2_session_key = secrets.token_urlsafe(32) if fault == "node-session-secret-differs" else None
+    alice_password = "aisbf-alice-pw-" + secrets.token_urlsafe(12)
 
     env_base = dict(os.environ)
     env_base["AISBF_HARNESS_STATE_DIR"] = str(sd)
@@ -555,13 +741,13 @@ def cmd_up(args):
         "nodes": [], "balancer": None, "upstream": None,
         "db": {"name": db_name, "user": db_name, "url": mysql_url(shared_db)},
         "databases": [{"db": d["db"], "user": d["user"], "role": d["role"]} for d in dbs],
-        "redis": {"url": "redis://{}:{}/0".format(os.environ.get("AISBF_HARNESS_REDIS_HOST", "127.0.0.1"),
-                                                   os.environ.get("AISBF_HARNESS_REDIS_PORT", "6379")),
-                  "prefixes": prefixes},
+        "redis": {"url": f"redis://{redis_host}:{redis_port}/0", "host": redis_host, "port": redis_port,
+                  "dbs": redis_dbs, "private": redis_private, "prefixes": prefixes},
         "redis_prefix": prefix, "response_prefix": response_prefix, "staging_prefix": staging_prefix,
         "env": {"AISBF_TOKEN": tokens["alice_both"], "AISBF_GLOBAL_TOKEN": global_token,
                 "AISBF_MYSQL_URL": mysql_url(shared_db), "AISBF_MCP_TOKEN": tokens["alice_mcp"],
                 "AISBF_API_TOKEN": tokens["alice_api"], "AISBF_BOB_TOKEN": tokens["bob"],
+                "AISBF_DASHBOARD_USER": "alice", "AISBF_DASHBOARD_PASSWORD": alice_password,
                 "AISBF_MYSQL_ADMIN_URL": "mysql://{}@{}:{}/{}".format(
                     os.environ.get("AISBF_HARNESS_MYSQL_USER", "root"), shared_db["mysql_host"],
                     shared_db["mysql_port"], db_name)},
@@ -570,7 +756,7 @@ def cmd_up(args):
     write_json(state_path, st)   # written early: `down` can clean up a half-started cluster
 
     def save():
-        write_json(state_path, st)
+        write_json(state_path, strip_private(st))
 
     try:
         # 1. upstream stub (+ the closed ports it holds)
@@ -590,9 +776,12 @@ def cmd_up(args):
                           "dead_ports": info["held_ports"],
                           "dead_provider_url": f"http://127.0.0.1:{dead_provider_port}/v1"}
         save()
+        if redis_private:
+            start_private_redis(sd, st, env_base)
+            save()
 
         # 2. databases, users, tokens, user providers
-        alice = {"username": "alice", "tokens": [
+        alice = {"username": "alice", "password": alice_password, "tokens": [
             {"token": tokens["alice_both"], "scope": "both", "description": "harness both"},
             {"token": tokens["alice_mcp"], "scope": "mcp", "description": "harness mcp"},
             {"token": tokens["alice_api"], "scope": "api", "description": "harness api"}],
@@ -620,7 +809,7 @@ def cmd_up(args):
             cfgdir = home / ".aisbf"
             cfgdir.mkdir(parents=True, exist_ok=True)
             database, cp, rp, db_role = shared_db, prefix, response_prefix, "shared-mysql"
-            if i == 1 and fault == "node-sqlite":
+            if fault == "all-nodes-sqlite" or (i == 1 and fault == "node-sqlite"):
                 database, db_role = {"type": "sqlite", "sqlite_path": str(cfgdir / "aisbf.db")}, "own-sqlite"
             if i == 1 and fault == "node-other-mysql":
                 database, db_role = other_db, "other-mysql"
@@ -628,9 +817,18 @@ def cmd_up(args):
                 cp, rp = node2_prefix, node2_response_prefix
             if i == 1 and fault == "node-mysql-pool-defect":
                 db_role = "shared-mysql-in-config-but-local-sqlite"
+            n2 = i == 1
+            auth_enabled = not (n2 and fault == "node-auth-disabled")
+            rc_enabled = not (n2 and fault == "node-response-cache-disabled")
+            rdb = 1 if (n2 and fault == "node-other-redis-db") else 0
             cfg = aisbf_json_for(base_cfg, port=ports[i], global_token=global_token, database=database,
-                                 cache_prefix=cp, response_prefix=rp)
+                                 cache_prefix=cp, response_prefix=rp, redis_host=redis_host, redis_port=redis_port,
+                                 redis_db=rdb, auth_enabled=auth_enabled, response_cache_enabled=rc_enabled)
             (cfgdir / "aisbf.json").write_text(json.dumps(cfg, indent=2) + "\n")
+            own_key = n2 and node2_session_key is not None
+            key_file = cfgdir / "session_secret.key"
+            key_file.write_text(node2_session_key if own_key else session_key)
+            os.chmod(key_file, 0o600)
             providers = {GLOBAL_PROVIDER: provider_cfg(GLOBAL_PROVIDER, upstream_url + "/v1", "Harness upstream")}
             if i == 1 and fault == "node-global-config-drift":
                 providers[EXTRA_GLOBAL_PROVIDER] = provider_cfg(EXTRA_GLOBAL_PROVIDER, upstream_url + "/v1",
@@ -643,7 +841,11 @@ def cmd_up(args):
                 "home": str(home), "aisbf_json": str(cfgdir / "aisbf.json"),
                 "log_dir": str(home / ".local" / "var" / "log" / "aisbf"), "stdout": str(nd / "node.out"),
                 "expected": "stopped" if (fault == "node-stopped" and i == 1) else "up",
-                "database": db_role, "cache_prefix": cp, "response_prefix": rp,
+                "database": db_role, "cache_prefix": cp, "response_prefix": rp, "redis_db": rdb,
+                "auth_enabled": auth_enabled, "response_cache_enabled": rc_enabled,
+                "session_secret": "own" if own_key else "shared",
+                "redis_at_start": "refused" if (n2 and fault == "node-cache-fallback") else "reachable",
+                "latency_s": NODE_LATENCY_S if (n2 and fault == "node-latency") else 0,
                 "version": "0.99.91" if (fault == "node-version-drift" and i == 1) else AISBF_VERSION,
                 "skip_workarounds": ["mysql_pool"] if (fault == "node-mysql-pool-defect" and i == 1) else []})
         save()
@@ -655,6 +857,10 @@ def cmd_up(args):
             env = dict(env_base, HOME=n["home"], PYTHONUNBUFFERED="1")
             if n["version"] != AISBF_VERSION:
                 env["AISBF_HARNESS_FAKE_VERSION"] = n["version"]
+            if n["redis_at_start"] == "refused":
+                env["AISBF_HARNESS_REDIS_DOWN_AT_START"] = "1"
+            if n["latency_s"]:
+                env["AISBF_HARNESS_LATENCY_S"] = str(n["latency_s"])
             if n["skip_workarounds"]:
                 env["AISBF_HARNESS_SKIP_WORKAROUNDS"] = ",".join(
                     [w for w in env.get("AISBF_HARNESS_SKIP_WORKAROUNDS", "").split(",") if w] + n["skip_workarounds"])
@@ -695,11 +901,20 @@ def cmd_up(args):
             code, body = http_get(n["url"] + "/api/u/alice/models",
                                   {"Authorization": "Bearer " + tokens["alice_both"]}, timeout=10)
             checks[n["name"]] = {"alice_models": code}
-            if n["database"] == "shared-mysql" and code != 200:
+            if n["database"] == "shared-mysql" and n["auth_enabled"] and code != 200:
                 raise RuntimeError(f"{n['name']} answered {code} to alice's token on /api/u/alice/models "
                                    f"(expected 200): {body[:300]!r}\n--- {n['name']} aisbf.log tail:\n"
                                    + tail(Path(n["log_dir"]) / "aisbf.log", 30))
         st["checks"] = checks
+        save()
+
+        # 7b. faults that need a running cluster
+        if fault == "redis-full":
+            st["redis"]["fill"] = fill_redis(st)
+            save()
+        if fault == "node-stale-routes":
+            st["route_changes"] = make_stale_routes(sd, st, shared_db, upstream_url)
+            save()
 
         # 8. routes + doctor.toml
         ok_routes = [f"user-provider/{OK_PROVIDER}", f"user-rotation/{OK_ROTATION}"]
@@ -743,7 +958,7 @@ def wait_nodes(st, deadline, timeout):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{n['name']} exited with code {proc.returncode} before answering\n"
                                    + node_log_report(n))
-            code, _ = http_get(n["url"] + "/", timeout=1.0)
+            code, _ = http_get(n["url"] + "/", timeout=1.0 + (n.get("latency_s") or 0))
             if code != 200:
                 still.append(n)
         pending = still
@@ -827,16 +1042,19 @@ def do_down(sd, st):
                     errors.append(f"drop databases: {e}; mysql cli: {r.stderr.decode()[-500:]}")
             else:
                 errors.append(f"drop databases: {e}")
-    # 3. Redis keys under our own prefixes only
-    prefixes = [p for p in (st.get("redis") or {}).get("prefixes", []) if p.startswith("aisbf:h")]
-    if prefixes:
-        try:
-            r = Redis()
-            n = sum(r.unlink_prefix(p) for p in prefixes)
-            r.close()
-            log(f"unlinked {n} redis keys under {prefixes}")
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"redis cleanup: {e}")
+    # 3. Redis keys under our own prefixes only, in every db a node of ours wrote to.
+    #    A private redis-server (fault redis-full) died with its process group: nothing to do.
+    rinfo = st.get("redis") or {}
+    prefixes = [p for p in rinfo.get("prefixes", []) if p.startswith("aisbf:h")]
+    if prefixes and not rinfo.get("private"):
+        for db in rinfo.get("dbs") or [0]:
+            try:
+                r = Redis(rinfo.get("host"), rinfo.get("port"), db=int(db))
+                n = sum(r.unlink_prefix(p) for p in prefixes)
+                r.close()
+                log(f"unlinked {n} redis keys under {prefixes} in db {db}")
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"redis cleanup (db {db}): {e}")
     return errors
 
 
@@ -916,7 +1134,7 @@ def main(argv=None):
         return cmd_down(a)
     if a.cmd == "faults":
         for k, v in FAULTS.items():
-            print(f"{k:26} {v}")
+            print(f"{k:30} {v}")
         return 0
     if a.cmd == "_upstream":
         return cmd_upstream(a)

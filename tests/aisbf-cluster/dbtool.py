@@ -8,8 +8,12 @@ Admin connection: AISBF_HARNESS_MYSQL_HOST/PORT/USER/PASSWORD (127.0.0.1, 3306, 
 
 setup spec: {"create": [{"db", "user", "password"}],
              "seed": [{"database": <aisbf.json "database" block>,
-                       "users": [{"username", "role", "tokens": [{"token", "scope", "description"}],
-                                  "providers": {id: cfg}, "rotations": {id: cfg}}]}]}
+                       "users": [{"username", "role", "password", "tokens": [{"token", "scope", "description"}],
+                                  "providers": {id: cfg}, "rotations": {id: cfg}, "autoselects": {id: cfg},
+                                  "delete_providers": [id], "delete_rotations": [id],
+                                  "delete_autoselects": [id]}]}]}
+            (an existing username is reused: seeding it again is how the harness makes a
+            dashboard-style route change, through the same DatabaseManager save/delete calls)
 drop spec:  {"drop": [{"db", "user"}]}
 
 Each harness database gets its own MySQL user with rights on that database only. This is
@@ -80,6 +84,14 @@ def seed(dbmod, item):
             db.save_user_provider(uid, pid, cfg)
         for rid, cfg in (u.get("rotations") or {}).items():
             db.save_user_rotation(uid, rid, cfg)
+        for aid, cfg in (u.get("autoselects") or {}).items():
+            db.save_user_autoselect(uid, aid, cfg)
+        for pid in u.get("delete_providers") or []:
+            db.delete_user_provider(uid, pid)
+        for rid in u.get("delete_rotations") or []:
+            db.delete_user_rotation(uid, rid)
+        for aid in u.get("delete_autoselects") or []:
+            db.delete_user_autoselect(uid, aid)
         out["users"][u["username"]] = {"id": uid, "token_ids": token_ids}
     return out
 

@@ -9,6 +9,11 @@ Environment knobs (all optional, set by cluster.py):
   AISBF_HARNESS_SKIP_WORKAROUNDS=a,b  leave these defects in place (to reproduce them):
       tiktoken, mysql_pool, tier, openai_logging, user_rotations, or "all"
   AISBF_HARNESS_FAKE_VERSION=X     report version X (fault node-version-drift)
+  AISBF_HARNESS_REDIS_DOWN_AT_START=1  every Redis TCP connect is refused (ECONNREFUSED, as with
+      a Redis that is down) until uvicorn has finished start-up, then works again (fault
+      node-cache-fallback): aisbf.json stays identical to the other nodes'.
+  AISBF_HARNESS_LATENCY_S=S        every HTTP request waits S seconds before the app sees it
+      (ASGI wrapper around AISBF's app; fault node-latency)
 Logs: setup_logging() is made to use the non-root location $HOME/.local/var/log/aisbf
 (HOME is the node's own home), instead of the shared /var/log/aisbf.
 """
@@ -140,6 +145,49 @@ def _redirect_logs(notes):
     notes.append("logs -> $HOME/.local/var/log/aisbf")
 
 
+def _redis_down_at_start(notes):
+    # Redis refuses connections while the node starts (service not up yet, network not
+    # ready, wrong start order), then comes back: AISBF decides its backends at start-up.
+    import errno
+    import redis.connection as rconn
+    import uvicorn.server
+    state = {"down": True, "refused": 0}
+    orig_connect = rconn.Connection._connect
+
+    def _connect(self):
+        if state["down"]:
+            state["refused"] += 1
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        return orig_connect(self)
+    rconn.Connection._connect = _connect
+    orig_startup = uvicorn.server.Server.startup
+
+    async def startup(self, *a, **k):
+        try:
+            return await orig_startup(self, *a, **k)
+        finally:
+            state["down"] = False
+            print(f"launch_node: start-up done, Redis reachable again "
+                  f"({state['refused']} connection(s) refused during start-up)", flush=True)
+    uvicorn.server.Server.startup = startup
+    notes.append("Redis connections refused until start-up is done")
+
+
+def _latency(notes, seconds):
+    import asyncio
+    import uvicorn
+    orig_run = uvicorn.run
+
+    def run(app, *a, **k):
+        async def slow_app(scope, receive, send):
+            if scope.get("type") == "http":
+                await asyncio.sleep(seconds)
+            await app(scope, receive, send)
+        return orig_run(slow_app, *a, **k)
+    uvicorn.run = run
+    notes.append(f"every HTTP request delayed {seconds}s")
+
+
 def main():
     share = _share_dir()
     main_py = os.path.join(share, "main.py")
@@ -161,6 +209,11 @@ def main():
         import aisbf
         aisbf.__version__ = fake_version
         notes.append(f"version reported as {fake_version}")
+    if os.environ.get("AISBF_HARNESS_REDIS_DOWN_AT_START") == "1":
+        _redis_down_at_start(notes)
+    latency = float(os.environ.get("AISBF_HARNESS_LATENCY_S") or 0)
+    if latency > 0:
+        _latency(notes, latency)
     print(f"launch_node: pid={os.getpid()} share={share} patches: {'; '.join(notes) or 'none'}", flush=True)
     sys.argv = [main_py] + sys.argv[1:]
     runpy.run_path(main_py, run_name="__main__")

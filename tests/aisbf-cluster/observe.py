@@ -2,10 +2,14 @@
 """Ask a running harness cluster the facts-file questions and print what the real nodes
 answered, as a Markdown table with the tokens redacted (stdlib only).
 
-  python3 tests/aisbf-cluster/observe.py --state-dir DIR [--node N] [--all-nodes]
+  python3 tests/aisbf-cluster/observe.py --state-dir DIR [--node N] [--all-nodes | --cluster]
 
-Every request goes to one node (default aisbf-1) unless --all-nodes; chat requests are kept
-to a handful (tier quota and rate limits count them).
+Every request goes to one node (default aisbf-1) unless --all-nodes or --cluster; chat requests
+are kept to a handful (tier quota and rate limits count them).
+--cluster: the cross-node questions the faults are about, on every node: auth-free /health,
+alice's route lists, the same chat twice per node (same prompt, temperature 0: a shared response
+cache gives every node the same `id`), dashboard cookies of nodes 1 and 2 on every node, the
+routes a node-stale-routes change touched, and the time of GET /.
 """
 import argparse
 import json
@@ -63,15 +67,76 @@ def summarize(body, limit=150):
     try:
         j = json.loads(body)
     except ValueError:
+        if body.lstrip()[:15].lower().startswith(("<!doctype", "<html", "<!--")):
+            return f"HTML page ({len(body)} bytes)"
         return body.strip()[:limit]
     if isinstance(j, dict) and j.get("object") == "list" and isinstance(j.get("data"), list):
         return "list ids=" + json.dumps(sorted(f"{m.get('id')}({m.get('type')})" for m in j["data"]))
     if isinstance(j, dict) and j.get("object") == "chat.completion":
         return f"chat.completion id={j.get('id')} model={j.get('model')}"
+    if (isinstance(j, dict) and len(j) == 1 and next(iter(j)) in ("providers", "rotations", "autoselects")
+            and isinstance(next(iter(j.values())), dict)):
+        k, v = next(iter(j.items()))
+        return f"{k} keys=" + json.dumps(sorted(v))
     if isinstance(j, dict) and "tools" in j and isinstance(j["tools"], list):
         return f"{{\"tools\": [{len(j['tools'])} tools]}}"
     s = json.dumps(j, separators=(",", ":"))
     return s if len(s) <= limit else s[:limit] + "..."
+
+
+def dashboard_cookie(node, env):
+    from urllib.parse import urlencode
+    if not env.get("AISBF_DASHBOARD_PASSWORD"):
+        return None, "no AISBF_DASHBOARD_PASSWORD in state.json"
+    body = urlencode({"username": env["AISBF_DASHBOARD_USER"], "password": env["AISBF_DASHBOARD_PASSWORD"]})
+    s = socket.create_connection(("127.0.0.1", node["port"]), timeout=20)
+    req = (f"POST /dashboard/login HTTP/1.1\r\nHost: 127.0.0.1:{node['port']}\r\nConnection: close\r\n"
+           f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+    s.sendall(req.encode())
+    raw = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        raw += b
+    s.close()
+    head = raw.partition(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")
+    for h in head[1:]:
+        k, _, v = h.partition(":")
+        if k.strip().lower() == "set-cookie" and v.strip().startswith("session="):
+            return v.strip().split(";", 1)[0], head[0]
+    return None, head[0] if head else "no answer"
+
+
+def cluster_rows(st, env, nodes, ask, chat, rows, redact):
+    up = [n for n in nodes if n.get("expected", "up") == "up"]
+    ok = st["routes"]["ok"][0]
+    for n in up:
+        ask(n, "root", "GET", "/")
+        ask(n, "health", "GET", "/health", "none")
+        ask(n, "alice models", "GET", "/api/u/alice/models", "alice(both)")
+        ask(n, "alice providers", "GET", "/api/u/alice/providers", "alice(both)")
+        ask(n, "alice rotations", "GET", "/api/u/alice/rotations", "alice(both)")
+    for attempt in ("1st", "2nd"):
+        for n in up:
+            ask(n, f"chat {ok} ({attempt})", "POST", "/api/u/alice/chat/completions", "alice(both)", chat(ok))
+    rc = st.get("route_changes")
+    if rc:
+        for n in up:
+            for p in rc["deleted"]["providers"]:
+                ask(n, f"chat deleted user-provider/{p}", "POST", "/api/u/alice/chat/completions", "alice(both)",
+                    chat(f"user-provider/{p}"))
+            for r in rc["added"]["rotations"]:
+                ask(n, f"chat added user-rotation/{r}", "POST", "/api/u/alice/chat/completions", "alice(both)",
+                    chat(f"user-rotation/{r}"))
+    for src in up[:2]:
+        cookie, how = dashboard_cookie(src, env)
+        if not cookie:
+            rows.append((src["name"], "dashboard login", "POST", "/dashboard/login", "alice password", None, how, ""))
+            continue
+        for n in up:
+            ask(n, f"GET /dashboard with {src['name']}'s cookie", "GET", "/dashboard", raw_auth=None,
+                extra={"Cookie": cookie})
 
 
 def main():
@@ -79,6 +144,7 @@ def main():
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--node", default="aisbf-1")
     ap.add_argument("--all-nodes", action="store_true", help="only the token/auth rows, on every node")
+    ap.add_argument("--cluster", action="store_true", help="cross-node rows (cache ids, cookies, routes)")
     a = ap.parse_args()
     st = json.loads((Path(a.state_dir) / "state.json").read_text())
     env = st["env"]
@@ -102,12 +168,18 @@ def main():
 
     rows = []
 
-    def ask(node, label, method, path, tok="none", body=None, raw_auth=None):
-        status, payload, hdrs, dt = raw_request(node["port"], method, path, hdr(tok, raw_auth), body)
+    def ask(node, label, method, path, tok="none", body=None, raw_auth=None, extra=None):
+        h = dict(hdr(tok, raw_auth), **(extra or {}))
+        status, payload, hdrs, dt = raw_request(node["port"], method, path, h, body)
+        if status in (301, 302, 303, 307) and hdrs.get("location"):
+            payload = f"-> {hdrs['location']}"
         rows.append((node["name"], label, method, path, tok if raw_auth is None else label, status,
                      redact(summarize(payload)), f"{dt:.2f}"))
 
-    nodes = st["nodes"] if a.all_nodes else [n for n in st["nodes"] if n["name"] == a.node]
+    nodes = st["nodes"] if (a.all_nodes or a.cluster) else [n for n in st["nodes"] if n["name"] == a.node]
+    if a.cluster:
+        cluster_rows(st, env, nodes, ask, chat, rows, redact)
+        nodes = []
     for n in nodes:
         if a.all_nodes:
             ask(n, "root", "GET", "/")
