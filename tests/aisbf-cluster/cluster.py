@@ -79,12 +79,22 @@ FAULTS = {
     "redis-full": "a private redis-server (maxmemory, noeviction) filled to used_memory >= maxmemory: "
                   "every AISBF cache write fails with OOM; nodes and doctor.toml [cache] point at it",
     "node-latency": "node 2 answers every HTTP request about 1.5 s later than the others",
+    "node-global-token-differs": "node 2's aisbf.json auth.tokens holds another global token (a rotation rolled out "
+                                 "to node 2 only): the cluster's global token is 403 there",
+    "node-client-rate-limited": "node 2's aisbf.json has client_rate_limiting enabled with api.requests_per_minute "
+                                "= 10 (the others have it disabled): the 11th /api request a minute answers 429",
+    "node-clock-skew": "node 2's clock runs 300 s ahead (time.time shim): its Date header and every `created` "
+                       "are 5 minutes in the future",
 }
 NODE2_FAULTS = {"node-stopped", "node-sqlite", "node-other-mysql", "node-other-redis-prefix",
                 "node-version-drift", "node-global-config-drift", "node-mysql-pool-defect",
                 "node-auth-disabled", "node-cache-fallback", "node-response-cache-disabled",
-                "node-other-redis-db", "node-session-secret-differs", "node-stale-routes", "node-latency"}
+                "node-other-redis-db", "node-session-secret-differs", "node-stale-routes", "node-latency",
+                "node-global-token-differs", "node-client-rate-limited", "node-clock-skew"}
 NODE_LATENCY_S = 1.5
+NODE_CLOCK_SKEW_S = 300
+NODE_CLIENT_RATE_LIMIT = {"enabled": True, "api": {"requests_per_minute": 10, "requests_per_hour": 1000},
+                          "general": {"requests_per_minute": 120, "requests_per_hour": 3000}}
 REDIS_FULL_MAXMEMORY = 8 * 1024 * 1024     # private redis-server of fault redis-full
 REDIS_FULL_MARGIN = 512 * 1024             # filled this far above maxmemory
 
@@ -697,6 +707,7 @@ def cmd_up(args):
     response_prefix = f"aisbf:h{rid}:response:"
     staging_prefix = f"aisbf:h{rid}staging:"
     global_token = "aisbf-global-" + secrets.token_urlsafe(18)
+    node2_global_token = ("aisbf-global-" + secrets.token_urlsafe(18)) if fault == "node-global-token-differs" else None
     tokens = {"alice_both": "aisbf-alice-" + secrets.token_urlsafe(18),
               "alice_mcp": "aisbf-alice-mcp-" + secrets.token_urlsafe(18),
               "alice_api": "aisbf-alice-api-" + secrets.token_urlsafe(18),
@@ -753,6 +764,8 @@ def cmd_up(args):
                     shared_db["mysql_port"], db_name)},
         "processes": [],
     }
+    if node2_global_token:
+        st["env"]["AISBF_GLOBAL_TOKEN_NODE2"] = node2_global_token   # only node 2 accepts it
     write_json(state_path, st)   # written early: `down` can clean up a half-started cluster
 
     def save():
@@ -824,6 +837,12 @@ def cmd_up(args):
             cfg = aisbf_json_for(base_cfg, port=ports[i], global_token=global_token, database=database,
                                  cache_prefix=cp, response_prefix=rp, redis_host=redis_host, redis_port=redis_port,
                                  redis_db=rdb, auth_enabled=auth_enabled, response_cache_enabled=rc_enabled)
+            own_token = n2 and node2_global_token is not None
+            if own_token:
+                cfg["auth"]["tokens"] = [node2_global_token]
+            rate_limited = n2 and fault == "node-client-rate-limited"
+            if rate_limited:
+                cfg["client_rate_limiting"] = json.loads(json.dumps(NODE_CLIENT_RATE_LIMIT))
             (cfgdir / "aisbf.json").write_text(json.dumps(cfg, indent=2) + "\n")
             own_key = n2 and node2_session_key is not None
             key_file = cfgdir / "session_secret.key"
@@ -846,6 +865,9 @@ def cmd_up(args):
                 "session_secret": "own" if own_key else "shared",
                 "redis_at_start": "refused" if (n2 and fault == "node-cache-fallback") else "reachable",
                 "latency_s": NODE_LATENCY_S if (n2 and fault == "node-latency") else 0,
+                "clock_skew_s": NODE_CLOCK_SKEW_S if (n2 and fault == "node-clock-skew") else 0,
+                "global_token": "own" if own_token else "shared",
+                "client_rate_limiting": cfg["client_rate_limiting"] if rate_limited else {"enabled": False},
                 "version": "0.99.91" if (fault == "node-version-drift" and i == 1) else AISBF_VERSION,
                 "skip_workarounds": ["mysql_pool"] if (fault == "node-mysql-pool-defect" and i == 1) else []})
         save()
@@ -861,6 +883,8 @@ def cmd_up(args):
                 env["AISBF_HARNESS_REDIS_DOWN_AT_START"] = "1"
             if n["latency_s"]:
                 env["AISBF_HARNESS_LATENCY_S"] = str(n["latency_s"])
+            if n["clock_skew_s"]:
+                env["AISBF_HARNESS_CLOCK_SKEW_S"] = str(n["clock_skew_s"])
             if n["skip_workarounds"]:
                 env["AISBF_HARNESS_SKIP_WORKAROUNDS"] = ",".join(
                     [w for w in env.get("AISBF_HARNESS_SKIP_WORKAROUNDS", "").split(",") if w] + n["skip_workarounds"])

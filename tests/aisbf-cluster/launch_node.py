@@ -14,6 +14,9 @@ Environment knobs (all optional, set by cluster.py):
       node-cache-fallback): aisbf.json stays identical to the other nodes'.
   AISBF_HARNESS_LATENCY_S=S        every HTTP request waits S seconds before the app sees it
       (ASGI wrapper around AISBF's app; fault node-latency)
+  AISBF_HARNESS_CLOCK_SKEW_S=S     time.time() (and so the HTTP Date header and every `created`)
+      runs S seconds ahead in this process (fault node-clock-skew); datetime.now() and the
+      monotonic clocks asyncio uses are untouched
 Logs: setup_logging() is made to use the non-root location $HOME/.local/var/log/aisbf
 (HOME is the node's own home), instead of the shared /var/log/aisbf.
 """
@@ -188,12 +191,27 @@ def _latency(notes, seconds):
     notes.append(f"every HTTP request delayed {seconds}s")
 
 
+def _clock_skew(notes, seconds):
+    # Installed before AISBF and uvicorn are imported, so every `time.time()` call sees it
+    # (the HTTP Date header, `created`, cooldown and rate-limit windows). datetime.now() reads
+    # the C clock directly and stays right: swapping the datetime class breaks isinstance()
+    # on the values the MySQL driver returns.
+    import time as _time
+    real_time, real_time_ns = _time.time, _time.time_ns
+    _time.time = lambda: real_time() + seconds
+    _time.time_ns = lambda: real_time_ns() + int(seconds * 1e9)
+    notes.append(f"clock {seconds:+g}s (time.time, time.time_ns; not datetime.now)")
+
+
 def main():
     share = _share_dir()
     main_py = os.path.join(share, "main.py")
     os.chdir(share)
     sys.path.insert(0, share)   # as `python main.py` would: imports resolve to _share/aisbf
     notes = []
+    skew = float(os.environ.get("AISBF_HARNESS_CLOCK_SKEW_S") or 0)
+    if skew:
+        _clock_skew(notes, skew)
     _redirect_logs(notes)
     skip = {w.strip() for w in os.environ.get("AISBF_HARNESS_SKIP_WORKAROUNDS", "").split(",") if w.strip()}
     if "all" in skip:
