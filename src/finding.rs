@@ -186,6 +186,8 @@ pub enum Code {
     DbTokenMissing,
     /// The configured token exists in the shared database, active, for `cluster.user`.
     DbTokenActive,
+    /// The configured token is active in the shared database but its scope is `mcp` only.
+    DbTokenNoApiScope,
     /// The node's aisbf.json points at the same database as the cluster.
     DbNodeOk,
     /// The node's aisbf.json says SQLite while the cluster uses MySQL: routes vanish.

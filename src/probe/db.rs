@@ -518,6 +518,9 @@ pub fn assess(obs: &DbObservation) -> Vec<Finding> {
         Ok(None) => out.push(finding(Severity::Fail, "token", Code::DbTokenMissing, "the configured token is not in user_api_tokens".into())),
         Ok(Some(t)) if Some(t.user_id) != uid => out.push(finding(Severity::Fail, "token", Code::DbTokenMissing, format!("the configured token belongs to another user (user_id {}), not {user:?}", t.user_id))),
         Ok(Some(t)) if !t.active => out.push(finding(Severity::Fail, "token", Code::DbTokenMissing, format!("the configured token of {user:?} is revoked (is_active = 0, scope {})", t.scope))),
+        // An mcp-only token is known to every node and still refused on /api:
+        // that is the token's scope, not nodes missing the shared database.
+        Ok(Some(t)) if t.scope.trim().eq_ignore_ascii_case("mcp") => out.push(finding(Severity::Fail, "token", Code::DbTokenNoApiScope, format!("the configured token of {user:?} is active but its scope is mcp only: AISBF refuses it on /api/u/... (\"This token does not have API access.\")"))),
         Ok(Some(t)) => out.push(finding(Severity::Ok, "token", Code::DbTokenActive, format!("the configured token exists in the shared database, active, for {user:?}, scope {}", t.scope))),
     }
     out
@@ -734,6 +737,19 @@ mod tests {
                 .iter()
                 .any(|f| f.code == Code::DbUserMissing && f.message.contains("not active"))
         );
+    }
+
+    #[test]
+    fn an_mcp_only_token_is_a_scope_problem_not_a_token_the_nodes_miss() {
+        let mut o = healthy();
+        o.token = Ok(Some(TokenRow {
+            user_id: 1,
+            active: true,
+            scope: "mcp".into(),
+        }));
+        let f = assess(&o);
+        assert!(codes(&f).contains(&Code::DbTokenNoApiScope), "{f:?}");
+        assert!(!codes(&f).contains(&Code::DbTokenActive), "{f:?}");
     }
 
     #[test]

@@ -204,6 +204,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::DbTokenMissing, Fail, Layer::Auth, Creds, Tier::Credentials, |_| {
         "The configured token is not an active token of cluster.user in user_api_tokens: issue a new token on the dashboard".into()
     }),
+    row(Code::DbTokenNoApiScope, Fail, Layer::Auth, Creds, Tier::Credentials, |_| {
+        "Use a token with scope api or both for cluster.token (user_api_tokens.scope); mcp tokens are for MCP clients only".into()
+    }),
     row(Code::TokenRejected, Fail, Layer::Auth, Creds, Tier::Credentials, |_| {
         "Check the token in config: right user, scope api or both, active in user_api_tokens, no trailing whitespace".into()
     }),

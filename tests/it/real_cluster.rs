@@ -46,6 +46,11 @@ struct RealCluster {
 
 impl RealCluster {
     fn up(fault: &str) -> RealCluster {
+        RealCluster::up_with(fault, &[])
+    }
+
+    /// A cluster with extra `cluster.py up` arguments (e.g. `--balancer`).
+    fn up_with(fault: &str, extra: &[&str]) -> RealCluster {
         install();
         let dir = tempfile::Builder::new()
             .prefix("aisbf-real-")
@@ -55,6 +60,7 @@ impl RealCluster {
             .args([HARNESS, "up", "--state-dir"])
             .arg(dir.path())
             .args(["--fault", fault])
+            .args(extra)
             .output()
             .expect("run harness up");
         // Read whatever state exists so Drop can clean up a half-started cluster.
@@ -512,4 +518,63 @@ async fn real_global_config_drift_names_the_node() {
         )
     );
     assert_eq!(codes(&v, "aisbf-2"), vec!["global_config_differs"]);
+}
+
+/// Every probe subset that sees the cluster through the nodes or the balancer.
+const PROBE_SUBSETS: &[&[&str]] = &[
+    &["check", "health"],
+    &["check", "token"],
+    &["check", "lb"],
+    &["diagnose"],
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_refusal_every_node_gives_is_credentials_whichever_probes_ran() {
+    // Behind a balancer, check lb sees the nodes' refusal relayed; the verdict
+    // must still follow the token, not "every node".
+    let c = RealCluster::up_with("none", &["--balancer"]);
+    let cfg = without_data_layer(&c.config_text());
+    assert!(cfg.contains("balancer = "), "{cfg}");
+    for var in ["AISBF_MCP_TOKEN", "AISBF_BOB_TOKEN", "AISBF_GLOBAL_TOKEN"] {
+        for args in PROBE_SUBSETS {
+            let (run, v) = c.doctor(&cfg, args, Some(&c.secret(var))).await;
+            assert_eq!(run.code, 2, "{var} {args:?}: {}", run.stdout);
+            assert_eq!(
+                verdict(&v),
+                ("auth".into(), "fix_credentials".into(), json!(["token"])),
+                "{var} {args:?}: {v}"
+            );
+        }
+        // With the shared database in view it is still the token: the
+        // database knows it, but as mcp-only, another user's or not at all.
+        let (run, v) = c
+            .doctor(&c.config_text(), &["diagnose"], Some(&c.secret(var)))
+            .await;
+        assert_eq!(run.code, 2, "{var}: {}", run.stdout);
+        assert_eq!(
+            (verdict(&v).0, verdict(&v).1),
+            ("auth".into(), "fix_credentials".into()),
+            "{var} with db: {v}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_token_read_from_a_file_with_its_newline_is_refused_before_any_probe() {
+    let c = RealCluster::up("none");
+    let token = format!("{}\n", c.secret("AISBF_TOKEN"));
+    let cfg = config_file(&without_data_layer(&c.config_text()));
+    let mut env = c.env();
+    env.retain(|(k, _)| k != "AISBF_TOKEN");
+    env.push(("AISBF_TOKEN".into(), token));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = run_cli(&cfg, &["check", "health"], &env).await;
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("key `cluster.token`: ends with a newline: strip it"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("node_unreachable"), "{}", run.stdout);
 }
