@@ -578,3 +578,67 @@ async fn real_token_read_from_a_file_with_its_newline_is_refused_before_any_prob
     );
     assert!(!run.stdout.contains("node_unreachable"), "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_auth_disabled_is_auth_drift_on_that_node_whichever_probes_ran() {
+    let c = RealCluster::up_with("node-auth-disabled", &["--balancer"]);
+    let cfg = without_data_layer(&c.config_text());
+    for args in PROBE_SUBSETS {
+        let (run, v) = c.doctor(&cfg, args, None).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
+    }
+    assert!(codes(&c.doctor(&cfg, &["check", "health"], None).await.1, "aisbf-2")
+        .contains(&"auth_disabled_on_node".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_token() {
+    // Each node refuses alice's token the same way, yet the shared database
+    // has it active: the nodes are not reading the shared database.
+    let c = RealCluster::up("all-nodes-sqlite");
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(verdict(&v).0, "database", "{v}");
+    assert_eq!(verdict(&v).1, "edit_infrastructure", "{v}");
+    let culprits = verdict(&v).2;
+    for node in ["aisbf-1", "aisbf-2", "aisbf-3"] {
+        assert!(
+            culprits.as_array().is_some_and(|a| a.contains(&json!(node))),
+            "{node}: {v}"
+        );
+    }
+    // Without the data layer the same refusal reads as the token.
+    let (_, v) = c
+        .doctor(&without_data_layer(&c.config_text()), &["check", "token"], None)
+        .await;
+    assert_eq!(
+        verdict(&v),
+        ("auth".into(), "fix_credentials".into(), json!(["token"]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
+    let c = RealCluster::up("node-global-token-differs");
+    let (run, v) = c
+        .doctor(&without_data_layer(&c.config_text()), &["check", "health"], None)
+        .await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
+    assert!(codes(&v, "aisbf-2").contains(&"global_token_rejected_on_node".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
+    let c = RealCluster::up("node-latency");
+    let (run, v) = c
+        .doctor(&without_data_layer(&c.config_text()), &["check", "health"], None)
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(v["status"], "warn");
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    let summary = v["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.starts_with("Slow: aisbf-2"), "{summary}");
+    assert!(!summary.contains("route policy"), "{summary}");
+}
