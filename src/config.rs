@@ -742,11 +742,22 @@ fn sendable(key: &str, value: &str) -> Result<(), String> {
         ' ' => "a space".to_string(),
         c => format!("the character U+{:04X}", u32::from(c)),
     };
-    if let Some(c) = value.chars().next_back().filter(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = value
+        .chars()
+        .next_back()
+        .filter(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(format!("key `{key}`: ends with {}: strip it", describe(c)));
     }
-    if let Some(c) = value.chars().next().filter(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("key `{key}`: starts with {}: strip it", describe(c)));
+    if let Some(c) = value
+        .chars()
+        .next()
+        .filter(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "key `{key}`: starts with {}: strip it",
+            describe(c)
+        ));
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(format!(

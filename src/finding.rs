@@ -126,6 +126,8 @@ pub enum Code {
     TokenRejected,
     /// The node is much slower than the others.
     LatencyOutlier,
+    /// The node's clock is minutes off the other nodes' (signed sessions break).
+    ClockSkew,
 
     // --- token probe ---
     /// The user token is accepted on this node's user endpoints.

@@ -52,6 +52,9 @@ pub struct NodeObservation {
     /// `GET /api/u/{user}/providers`: 0.99.92 leaves user providers out of the
     /// models list, so their ids come from here.
     pub providers: Outcome,
+    /// The node's clock minus ours, in seconds, from the `created` AISBF puts
+    /// in the models list (the time of the request on the node).
+    pub clock_offset_s: Option<i64>,
 }
 
 /// Observes every node in scope, `cluster.concurrency` nodes at a time.
@@ -105,6 +108,7 @@ pub async fn observe_node(
         http.get(&models, Some(token)),
         http.get(&providers, Some(token)),
     );
+    let clock_offset_s = clock_offset(&models, unix_now());
     NodeObservation {
         name: node.name.clone(),
         root,
@@ -112,7 +116,29 @@ pub async fn observe_node(
         version,
         models,
         providers,
+        clock_offset_s,
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The node's clock minus `now`: AISBF stamps every model with the time of the
+/// request, so any entry's `created` is the node's clock.
+fn clock_offset(models: &Outcome, now: i64) -> Option<i64> {
+    let a = models.as_ref().ok().filter(|a| a.status == 200)?;
+    let created = a
+        .body
+        .json()?
+        .get("data")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| m.get("created").and_then(serde_json::Value::as_i64))
+        .max()?;
+    Some(created.saturating_sub(now))
 }
 
 /// Joins a path onto a node's base URL, keeping any path prefix the base has.
@@ -187,6 +213,7 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
         }
     }
     compare_versions(&answering, &mut findings);
+    clock_skew(&answering, &mut findings);
     latency_outliers(&answering, &mut findings);
 
     // One ok line for every node nothing was wrong with.
@@ -601,6 +628,45 @@ fn compare_versions(answering: &[&NodeObservation], findings: &mut Vec<Finding>)
     }
 }
 
+/// Clocks further apart than this break signed dashboard sessions between
+/// nodes (itsdangerous refuses a signature from the future) and confuse logs.
+const CLOCK_SKEW_S: i64 = 60;
+
+/// A node whose clock is off from the median node's by more than a minute.
+/// Comparing nodes with each other (not with ours) keeps the doctor's own
+/// clock out of it.
+fn clock_skew(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let mut offsets: Vec<(&str, i64)> = answering
+        .iter()
+        .filter_map(|o| o.clock_offset_s.map(|d| (o.name.as_str(), d)))
+        .collect();
+    if offsets.len() < 2 {
+        return;
+    }
+    let mut sorted: Vec<i64> = offsets.iter().map(|(_, d)| *d).collect();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    offsets.retain(|(_, d)| d.abs_diff(median) > CLOCK_SKEW_S.unsigned_abs());
+    // Without a clear majority there is no "right" clock to name.
+    if offsets.len() * 2 >= answering.len() {
+        return;
+    }
+    for (name, d) in offsets {
+        let off = d - median;
+        let dir = if off > 0 { "ahead of" } else { "behind" };
+        findings.push(Finding::new(
+            ProbeKind::Health,
+            Severity::Warn,
+            name,
+            Code::ClockSkew,
+            format!(
+                "its clock runs {} s {dir} the other nodes': dashboard sessions it signs are refused by them (and theirs by it) until the clocks agree",
+                off.unsigned_abs()
+            ),
+        ));
+    }
+}
+
 fn max_latency(o: &NodeObservation) -> Option<u64> {
     [
         Some(&o.root),
@@ -704,6 +770,7 @@ mod tests {
     fn healthy(name: &str) -> NodeObservation {
         NodeObservation {
             name: name.into(),
+            clock_offset_s: Some(0),
             root: root(),
             health: ok(
                 401,
@@ -880,6 +947,30 @@ mod tests {
             codes_for(&f, "c"),
             vec![Code::HealthAuthGated, Code::LatencyOutlier]
         );
+    }
+
+    #[test]
+    fn a_node_whose_clock_runs_minutes_ahead_is_a_clock_skew_warning() {
+        let mut c = healthy("c");
+        c.clock_offset_s = Some(300);
+        let mut b = healthy("b");
+        b.clock_offset_s = Some(2);
+        let f = assess(&[healthy("a"), b, c], false);
+        let skew: Vec<_> = f.iter().filter(|x| x.code == Code::ClockSkew).collect();
+        assert_eq!(skew.len(), 1, "{f:#?}");
+        assert_eq!(skew[0].subject, "c");
+        assert!(
+            skew[0].message.contains("298 s ahead"),
+            "{}",
+            skew[0].message
+        );
+    }
+
+    #[test]
+    fn clock_offset_is_read_from_created_in_the_models_list() {
+        let m = ok(200, json!({"data": [{"id": "x", "created": 1_000_300}]}));
+        assert_eq!(clock_offset(&m, 1_000_000), Some(300));
+        assert_eq!(clock_offset(&ok(403, json!({})), 1_000_000), None);
     }
 
     #[test]

@@ -261,6 +261,7 @@ mod tests {
             version: None,
             models: if up { models(&["m"]) } else { refused() },
             providers: models(&[]),
+            clock_offset_s: None,
         }
     }
 

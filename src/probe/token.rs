@@ -165,7 +165,8 @@ pub fn assess(obs: &[TokenObservation], symptom: Option<Symptom>) -> Vec<Finding
     // not read "ok" with every node down.
     for (o, a) in &nodes {
         if *a == ApiAnswer::Unknown
-            && let Some(mut f) = health::request_failure(&o.target, "/api/u/{user}/models", &o.models)
+            && let Some(mut f) =
+                health::request_failure(&o.target, "/api/u/{user}/models", &o.models)
         {
             f.probe = ProbeKind::Token;
             findings.push(f);

@@ -146,7 +146,12 @@ mod tests {
                     Becomes::NotACulprit => assert!(read.is_none(), "{}", rule.name),
                     Becomes::Layer(layer, action, tier) => {
                         let r = read.expect("a reading");
-                        assert_eq!((r.layer, r.action, r.tier), (layer, action, tier), "{}", rule.name);
+                        assert_eq!(
+                            (r.layer, r.action, r.tier),
+                            (layer, action, tier),
+                            "{}",
+                            rule.name
+                        );
                     }
                 }
                 if let When::SameSubject(_) = rule.when {

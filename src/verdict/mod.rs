@@ -239,20 +239,26 @@ fn summarize(
             "Auth differs per node: {who} ({}). Its database or auth config differs from the other nodes'.",
             top.message
         ),
-        (_, Layer::Database) if matches!(top.code, Code::TokenRejected | Code::TokenRejectedOnNode) => {
+        (_, Layer::Database)
+            if matches!(top.code, Code::TokenRejected | Code::TokenRejectedOnNode) =>
+        {
             format!(
                 "The token exists and is active in the shared database, yet it is rejected ({}): {who}: the nodes are not reading the shared database. This is not a bad token.",
                 top.message
             )
         }
-        (_, Layer::Database) => format!("The failure follows the database: {who} ({}).", top.message),
+        (_, Layer::Database) => {
+            format!("The failure follows the database: {who} ({}).", top.message)
+        }
         (_, Layer::Cache) => format!("The failure follows the cache: {who} ({}).", top.message),
         (_, Layer::Balancer) => format!(
             "The failure follows the load balancer: {who} ({}).",
             top.message
         ),
         (_, Layer::Route) => format!("The failure follows the route: {who} ({}).", top.message),
-        (_, Layer::Provider) => format!("The failure follows the provider: {who} ({}).", top.message),
+        (_, Layer::Provider) => {
+            format!("The failure follows the provider: {who} ({}).", top.message)
+        }
         (_, Layer::None) => top.message.clone(),
     };
     if reading.action == Action::EditInfrastructure
@@ -794,12 +800,19 @@ mod tests {
         let v = decide(&findings, None);
         assert_eq!(
             (v.layer, v.action, v.culprits),
-            (Layer::Auth, Action::FixCredentials, vec!["token".to_string()])
+            (
+                Layer::Auth,
+                Action::FixCredentials,
+                vec!["token".to_string()]
+            )
         );
         // With the shared database knowing the token, it is the database.
         findings.push(f(Severity::Ok, "token", Code::DbTokenActive));
         let v = decide(&findings, None);
-        assert_eq!((v.layer, v.action), (Layer::Database, Action::EditInfrastructure));
+        assert_eq!(
+            (v.layer, v.action),
+            (Layer::Database, Action::EditInfrastructure)
+        );
     }
 
     #[test]
@@ -810,7 +823,11 @@ mod tests {
             let v = decide(&findings, None);
             assert_eq!(
                 (v.layer, v.action, v.culprits),
-                (Layer::Auth, Action::EditInfrastructure, vec!["aisbf-2".to_string()])
+                (
+                    Layer::Auth,
+                    Action::EditInfrastructure,
+                    vec!["aisbf-2".to_string()]
+                )
             );
         }
     }
@@ -818,7 +835,8 @@ mod tests {
     #[test]
     fn renaming_nodes_never_changes_the_layer_or_action() {
         // Equal-tier findings on different nodes: the table order decides, not names.
-        for (sqlite_node, tls_node) in [("aisbf-2", "aisbf-1"), ("aisbf-1", "aisbf-2"), ("z", "a")] {
+        for (sqlite_node, tls_node) in [("aisbf-2", "aisbf-1"), ("aisbf-1", "aisbf-2"), ("z", "a")]
+        {
             let findings = [
                 f(Severity::Fail, tls_node, Code::CacheNodeNotShared),
                 f(Severity::Fail, sqlite_node, Code::DbNodeSqlite),
@@ -846,7 +864,11 @@ mod tests {
         assert_eq!((v.layer, v.action), (Layer::None, Action::None));
         assert!(v.culprits.is_empty());
         assert!(v.summary.starts_with("Unknown:"), "{}", v.summary);
-        assert!(v.summary.contains("cannot build an HTTP client"), "{}", v.summary);
+        assert!(
+            v.summary.contains("cannot build an HTTP client"),
+            "{}",
+            v.summary
+        );
         assert!(!v.summary.contains("follows the node"), "{}", v.summary);
     }
 
@@ -872,7 +894,11 @@ mod tests {
             .collect();
         let v = decide(&findings, None);
         assert_eq!(v.culprits.len(), 1000);
-        assert!(v.summary.contains("n0, n1, n2, n3, n4 and 995 more"), "{}", v.summary);
+        assert!(
+            v.summary.contains("n0, n1, n2, n3, n4 and 995 more"),
+            "{}",
+            v.summary
+        );
         assert!(v.summary.len() < 600, "{}", v.summary.len());
     }
 

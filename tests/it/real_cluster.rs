@@ -588,8 +588,13 @@ async fn real_node_with_auth_disabled_is_auth_drift_on_that_node_whichever_probe
         assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
         assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
     }
-    assert!(codes(&c.doctor(&cfg, &["check", "health"], None).await.1, "aisbf-2")
-        .contains(&"auth_disabled_on_node".to_string()));
+    assert!(
+        codes(
+            &c.doctor(&cfg, &["check", "health"], None).await.1,
+            "aisbf-2"
+        )
+        .contains(&"auth_disabled_on_node".to_string())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -604,13 +609,19 @@ async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_
     let culprits = verdict(&v).2;
     for node in ["aisbf-1", "aisbf-2", "aisbf-3"] {
         assert!(
-            culprits.as_array().is_some_and(|a| a.contains(&json!(node))),
+            culprits
+                .as_array()
+                .is_some_and(|a| a.contains(&json!(node))),
             "{node}: {v}"
         );
     }
     // Without the data layer the same refusal reads as the token.
     let (_, v) = c
-        .doctor(&without_data_layer(&c.config_text()), &["check", "token"], None)
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "token"],
+            None,
+        )
         .await;
     assert_eq!(
         verdict(&v),
@@ -622,7 +633,11 @@ async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_
 async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
     let c = RealCluster::up("node-global-token-differs");
     let (run, v) = c
-        .doctor(&without_data_layer(&c.config_text()), &["check", "health"], None)
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
         .await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
@@ -633,7 +648,11 @@ async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
 async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
     let c = RealCluster::up("node-latency");
     let (run, v) = c
-        .doctor(&without_data_layer(&c.config_text()), &["check", "health"], None)
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
         .await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(v["status"], "warn");
@@ -641,4 +660,19 @@ async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
     let summary = v["verdict"]["summary"].as_str().unwrap_or_default();
     assert!(summary.starts_with("Slow: aisbf-2"), "{summary}");
     assert!(!summary.contains("route policy"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_whose_clock_runs_five_minutes_ahead_is_named() {
+    let c = RealCluster::up("node-clock-skew");
+    let (run, v) = c
+        .doctor(
+            &without_data_layer(&c.config_text()),
+            &["check", "health"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    assert_eq!(codes(&v, "aisbf-2"), ["clock_skew"]);
 }
