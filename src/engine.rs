@@ -3,6 +3,7 @@
 //!
 //! Timeouts and fan-out live here and in [`crate::http`], not in each probe.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Http;
+use crate::inert::inert;
 use crate::probe;
 use crate::secret::Redactor;
 use crate::verdict::{self, Symptom, Verdict};
@@ -75,8 +77,22 @@ impl Report {
         symptom: Option<Symptom>,
         elapsed_ms: u64,
     ) -> Report {
+        // Whatever a server said is made inert here, before any verdict or
+        // renderer sees it: every surface shows the same safe text.
+        let findings: Vec<Finding> = findings
+            .into_iter()
+            .map(|mut f| {
+                if let Cow::Owned(s) = inert(&f.message) {
+                    f.message = s;
+                }
+                if let Cow::Owned(s) = inert(&f.subject) {
+                    f.subject = s;
+                }
+                f
+            })
+            .collect();
         Report {
-            cluster: cluster.to_string(),
+            cluster: inert(cluster).into_owned(),
             status: verdict::status(&findings),
             verdict: verdict::decide(&findings, symptom),
             findings,

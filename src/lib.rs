@@ -17,6 +17,7 @@ pub mod fake;
 pub mod finding;
 pub mod flush;
 pub mod http;
+pub mod inert;
 pub mod lease;
 pub mod metrics;
 pub mod probe;

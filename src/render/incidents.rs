@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::inert::inert;
 use crate::store::{FollowUp, Incident};
 
 /// `2026-11-28T10:24:00Z` from Unix milliseconds.
@@ -19,6 +20,34 @@ fn culprits(i: &Incident) -> String {
     }
 }
 
+/// Stored text may predate the inert rule (or come from another version):
+/// replayed rows are made inert again.
+fn inert_incident(i: &Incident) -> Incident {
+    let t = |s: &str| inert(s).into_owned();
+    Incident {
+        cluster: t(&i.cluster),
+        state: t(&i.state),
+        layer: t(&i.layer),
+        culprits: i.culprits.iter().map(|c| t(c)).collect(),
+        summary: t(&i.summary),
+        thread_id: i.thread_id.as_deref().map(t),
+        opened_by: t(&i.opened_by),
+        closed_by: i.closed_by.as_deref().map(t),
+        ..i.clone()
+    }
+}
+
+fn inert_follow_up(f: &FollowUp) -> FollowUp {
+    let t = |s: &str| inert(s).into_owned();
+    FollowUp {
+        cluster: t(&f.cluster),
+        subject: t(&f.subject),
+        code: t(&f.code),
+        note: t(&f.note),
+        ..f.clone()
+    }
+}
+
 /// One line per incident, newest first, then the open follow-ups.
 pub fn list(incidents: &[Incident], open_follow_ups: &[FollowUp]) -> String {
     let mut out = String::new();
@@ -26,6 +55,7 @@ pub fn list(incidents: &[Incident], open_follow_ups: &[FollowUp]) -> String {
         let _ = writeln!(out, "No incidents recorded.");
     }
     for i in incidents {
+        let i = &inert_incident(i);
         let _ = writeln!(
             out,
             "#{:<4} {:<6} {:<10} {:<9} {:<24} opened {} by {}",
@@ -54,6 +84,7 @@ pub fn list(incidents: &[Incident], open_follow_ups: &[FollowUp]) -> String {
 }
 
 fn follow_up_line(f: &FollowUp) -> String {
+    let f = &inert_follow_up(f);
     let state = match f.repaired_at_ms {
         Some(t) => format!("repaired {}", when(t)),
         None => format!("open since {}", when(f.opened_at_ms)),
@@ -66,6 +97,7 @@ fn follow_up_line(f: &FollowUp) -> String {
 
 /// One incident in full, with its follow-ups.
 pub fn show(i: &Incident, follow_ups: &[FollowUp]) -> String {
+    let i = &inert_incident(i);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -99,6 +131,30 @@ pub fn show(i: &Incident, follow_ups: &[FollowUp]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_summary_with_escape_sequences_is_replayed_inert() {
+        let i = Incident {
+            id: 1,
+            cluster: "prod".into(),
+            state: "open".into(),
+            layer: "node".into(),
+            culprits: vec!["aisbf-2\u{1b}[2J".into()],
+            summary: "bad\nverdict: OK\u{7}".into(),
+            thread_id: None,
+            opened_at_ms: 0,
+            opened_by: "watch".into(),
+            closed_at_ms: None,
+            closed_by: None,
+        };
+        let out = show(&i, &[]);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+        assert!(
+            out.contains("summary:  bad\\u{a}verdict: OK\\u{7}"),
+            "{out}"
+        );
+        assert!(!out.lines().any(|l| l.starts_with("verdict:")), "{out}");
+    }
 
     #[test]
     fn when_formats_utc_seconds() {
