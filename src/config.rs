@@ -348,11 +348,43 @@ fn default_route_concurrency() -> usize {
 /// Reads and parses the config file at `path`, resolving `${VARS}` from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = read_capped(path).map_err(|problem| ConfigError {
         file: file.clone(),
-        problem: format!("cannot read config file: {}", io_reason(&e)),
+        problem,
     })?;
     parse_named(&text, &file, &|name| std::env::var(name).ok())
+}
+
+/// A config file is small: anything larger is a wrong path, not a config.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a regular file of at most [`MAX_CONFIG_BYTES`]: `/dev/zero` would be
+/// read until memory runs out and a FIFO would block for ever.
+fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read config file: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err("cannot read config file: not a regular file".into());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "cannot read config file: {} bytes is more than the {MAX_CONFIG_BYTES} a config may have",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read config file: {}", io_reason(&e)))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read config file: {}", io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "cannot read config file: more than the {MAX_CONFIG_BYTES} bytes a config may have"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "cannot read config file: not UTF-8 text".into())
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -405,10 +437,39 @@ fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
                 .filter(|&&b| b == b'\n')
                 .count()
                 + 1;
-            format!("TOML syntax error at line {line}: {message}")
+            match key_on_line(text, line) {
+                Some(key) => format!("key `{key}`: TOML syntax error at line {line}: {message}"),
+                None => format!("TOML syntax error at line {line}: {message}"),
+            }
         }
         None => format!("TOML syntax error: {message}"),
     }
+}
+
+/// The dotted key assigned on `line` (1-based), with the table it sits in, for
+/// errors the TOML parser reports by position only (e.g. an integer that does
+/// not fit in 64 bits).
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        if i + 1 == line {
+            let (key, _) = l.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            if key.is_empty() || key.starts_with('[') {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+    }
+    None
 }
 
 /// Replaces `${NAME}` in every string with the variable's value.
@@ -419,11 +480,14 @@ fn interpolate(
 ) -> Result<(), String> {
     match value {
         toml::Value::String(s) => {
-            *s = expand(s, env).map_err(|var| {
-                format!(
+            *s = expand(s, env).map_err(|e| match e {
+                Unexpanded::Unset(var) => format!(
                     "key `{}`: environment variable {var} is not set",
                     path.join(".")
-                )
+                ),
+                Unexpanded::Unclosed => {
+                    format!("key `{}`: `${{` without its closing `}}`", path.join("."))
+                }
             })?;
         }
         toml::Value::Array(items) => {
@@ -447,21 +511,27 @@ fn interpolate(
     Ok(())
 }
 
-/// Expands `${NAME}`; returns the name of the first unset variable on failure.
-fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Why a `${...}` reference could not be expanded.
+enum Unexpanded {
+    Unset(String),
+    /// `${` without its `}`: never sent on as a literal token.
+    Unclosed,
+}
+
+/// Expands `${NAME}`.
+fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Unexpanded> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
+            return Err(Unexpanded::Unclosed);
         };
         let name = &after[..end];
         match env(name) {
             Some(v) => out.push_str(&v),
-            None => return Err(name.to_string()),
+            None => return Err(Unexpanded::Unset(name.to_string())),
         }
         rest = &after[end + 1..];
     }
@@ -502,6 +572,12 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
     for (i, n) in c.nodes.into_iter().enumerate() {
         let key = format!("cluster.nodes[{i}]");
         non_empty(&format!("{key}.name"), &n.name)?;
+        if n.name.trim() != n.name || n.name.chars().any(crate::inert::is_active) {
+            return Err(format!(
+                "key `{key}.name`: {:?} has surrounding whitespace or a control character",
+                n.name
+            ));
+        }
         if !seen.insert(n.name.clone()) {
             return Err(format!(
                 "key `{key}.name`: duplicate node name {:?}",
@@ -687,6 +763,20 @@ fn validate_watch(w: RawWatch, cache_url: Option<Secret>) -> Result<WatchConfig,
     })
 }
 
+/// AISBF clears a prefix with `KEYS prefix*`: a glob character in the prefix
+/// would match other keys, and `cache flush` refuses such a prefix anyway.
+fn plain_prefix(key: &str, prefix: &str) -> Result<(), String> {
+    match prefix
+        .chars()
+        .find(|c| matches!(c, '*' | '?' | '[' | ']' | '\\'))
+    {
+        Some(c) => Err(format!(
+            "key `{key}`: {prefix:?} contains the glob character {c:?}; a Redis prefix must be plain text"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn validate_cache(c: RawCache) -> Result<Cache, String> {
     let scheme = c.url.split("://").next().unwrap_or_default();
     if !matches!(scheme, "redis" | "rediss") {
@@ -694,10 +784,16 @@ fn validate_cache(c: RawCache) -> Result<Cache, String> {
     }
     non_empty("cache.prefix", &c.prefix)?;
     non_empty("cache.response_prefix", &c.response_prefix)?;
+    plain_prefix("cache.prefix", &c.prefix)?;
+    plain_prefix("cache.response_prefix", &c.response_prefix)?;
     let mut names = BTreeMap::new();
     for (i, env) in c.other_environments.iter().enumerate() {
         non_empty(&format!("cache.other_environments[{i}].name"), &env.name)?;
         non_empty(
+            &format!("cache.other_environments[{i}].prefix"),
+            &env.prefix,
+        )?;
+        plain_prefix(
             &format!("cache.other_environments[{i}].prefix"),
             &env.prefix,
         )?;
@@ -770,6 +866,12 @@ fn sendable(key: &str, value: &str) -> Result<(), String> {
 
 fn http_url(key: &str, raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("key `{key}`: invalid URL {raw:?}: {e}"))?;
+    // The URL parser reads `http:///host` as `http://host/`: an empty
+    // authority is a typo, not a host.
+    let authority = raw.split_once("://").map_or("", |(_, rest)| rest);
+    if authority.is_empty() || authority.starts_with('/') {
+        return Err(format!("key `{key}`: URL {raw:?} has no host"));
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
             "key `{key}`: URL must be http:// or https://, got {raw:?}"
@@ -817,6 +919,65 @@ url = "http://127.0.0.1:17765"
         assert_eq!(c.cluster.timeout_ms, 5000);
         assert_eq!(c.cluster.nodes[0].url.as_str(), "http://127.0.0.1:17765/");
         assert!(c.database.is_none());
+    }
+
+    #[test]
+    fn odd_config_values_are_refused_with_one_line_naming_the_key() {
+        let cases: &[(String, &str)] = &[
+            (
+                MINIMAL.replace(
+                    "name = \"prod\"",
+                    "name = \"prod\"\ntimeout_ms = 99999999999999999999999",
+                ),
+                "key `cluster.timeout_ms`: TOML syntax error at line 4",
+            ),
+            (
+                MINIMAL.replace("${AISBF_TOKEN}", "${AISBF_TOKEN"),
+                "key `cluster.token`: `${` without its closing `}`",
+            ),
+            (
+                format!("{MINIMAL}[[cluster.nodes]]\nname = \" aisbf-1 \"\nurl = \"http://x:1\"\n"),
+                "key `cluster.nodes[1].name`: \" aisbf-1 \" has surrounding whitespace",
+            ),
+            (
+                MINIMAL.replace("http://127.0.0.1:17765", "http:///nohost"),
+                "key `cluster.nodes[0].url`: URL \"http:///nohost\" has no host",
+            ),
+            (
+                format!(
+                    "{MINIMAL}[cache]\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"aisbf:*\"\n"
+                ),
+                "key `cache.prefix`: \"aisbf:*\" contains the glob character '*'",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = problem(text);
+            assert!(got.starts_with(want), "{want}\n got: {got}");
+            assert!(!got.contains('\n'), "{got}");
+        }
+    }
+
+    #[test]
+    fn a_config_path_that_is_not_a_small_regular_file_is_refused_without_reading_it() {
+        for path in ["/dev/zero", "/"] {
+            let e = load(Path::new(path)).expect_err(path);
+            assert!(
+                e.problem.contains("not a regular file"),
+                "{path}: {}",
+                e.problem
+            );
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = load(&fifo).expect_err("fifo");
+            assert!(e.problem.contains("not a regular file"), "{}", e.problem);
+        }
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; 2 * 1024 * 1024]).expect("write");
+        let e = load(&big).expect_err("big");
+        assert!(e.problem.contains("more than the"), "{}", e.problem);
     }
 
     #[test]

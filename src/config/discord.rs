@@ -111,6 +111,9 @@ pub(crate) fn validate(raw: RawDiscord) -> Result<Discord, String> {
     let api_base = raw.api_base.trim_end_matches('/').to_string();
     let parsed = url::Url::parse(&api_base)
         .map_err(|e| format!("key `discord.api_base`: invalid URL {api_base:?}: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("key `discord.api_base`: must not carry a user or password".into());
+    }
     if !matches!(parsed.scheme(), "http" | "https") || !api_base.ends_with("/api/v10") {
         return Err(format!(
             "key `discord.api_base`: must be an http(s) URL ending in /api/v10, got {api_base:?}"

@@ -51,6 +51,10 @@ fn discord_config_mistakes_are_refused_naming_the_key() {
             "discord.api_base",
         ),
         (
+            "token = \"t\"\napplication_id = \"1\"\napi_base = \"https://u:pw@proxy.example/api/v10\"\n",
+            "discord.api_base`: must not carry a user or password",
+        ),
+        (
             "token = \"t\"\napplication_id = \"1\"\nops_roles = [\"x\"]\n",
             "discord.ops_roles[0]",
         ),
