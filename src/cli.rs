@@ -360,12 +360,17 @@ async fn check(
     match engine::run(config.clone(), kinds, scope).await {
         Ok(report) => {
             record(&config, kinds, &report).await;
+            // The verdict is printed whatever happens to the chart: the probes
+            // already ran, and their answer keeps its exit code.
+            print_report(&report, format);
             if let Some(path) = chart
                 && let Err(e) = write_chart(&report, &path)
             {
-                return unknown(format!("cannot write chart {}: {e}", path.display()));
+                eprintln!(
+                    "aisbf-doctor: cannot write chart {}: {e} (the verdict above stands)",
+                    path.display()
+                );
             }
-            print_report(&report, format);
             ExitCode::from(exit_code(report.status))
         }
         Err(e) => unknown(format!("internal error: {e}")),

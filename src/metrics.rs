@@ -145,8 +145,8 @@ impl Metrics {
             if let Some(up) = up {
                 self.node_up
                     .get_or_create(&NodeLabel {
-                        cluster: report.cluster.clone(),
-                        node: f.subject.clone(),
+                        cluster: label_value(&report.cluster),
+                        node: label_value(&f.subject),
                     })
                     .set(up);
             }
@@ -220,6 +220,22 @@ pub async fn serve(
             tracing::warn!(error = %e, "metrics endpoint stopped");
         }
     }))
+}
+
+/// A label value as the text exposition format wants it: prometheus-client
+/// writes values verbatim, so `\\`, `"` and newlines are escaped here (names
+/// come from config and findings and may contain any of them).
+pub fn label_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

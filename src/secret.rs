@@ -52,8 +52,10 @@ pub struct Redactor {
 const MASK: &str = "***";
 
 static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(bearer\s+|(?:token|password|passwd|pwd|secret)\s*[:=]\s*)([^\s,;&]+)")
-        .expect("static regex")
+    Regex::new(
+        r"(?i)\b(bearer\s+|(?:token|password|passwd|pwd|secret)\s*[:=]\s*)([^\s,;&)\]}'\x22]+)",
+    )
+    .expect("static regex")
 });
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)@").expect("static regex")
@@ -67,6 +69,29 @@ static TOKEN_LIKE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+
+/// Key-style prefixes that mark a credential whatever follows.
+fn has_key_prefix(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    [
+        "sk-", "sk_", "pk-", "pk_", "rk-", "rk_", "tok-", "tok_", "xoxa-", "xoxb-", "xoxp-",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
+}
+
+/// Upper case, lower case and digits together: what random tokens look like
+/// and what names (`aisbf-production-eu-west-1`) do not.
+fn mixed_classes(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_uppercase())
+        && word.chars().any(|c| c.is_ascii_lowercase())
+        && word.chars().any(|c| c.is_ascii_digit())
+}
+
+/// A value after `password:` worth hiding: a digit or symbol in it, or long.
+fn credential_shaped(value: &str) -> bool {
+    value.len() >= 12 || value.chars().any(|c| !c.is_ascii_alphabetic())
+}
 
 impl Redactor {
     pub fn new(known: impl IntoIterator<Item = Secret>) -> Self {
@@ -103,13 +128,26 @@ impl Redactor {
         }
         let out = URL_PASSWORD.replace_all(&out, "${1}***@");
         let out = BEARER.replace_all(&out, |caps: &regex::Captures<'_>| {
-            if &caps[2] == MASK {
+            let value = &caps[2];
+            // "Bearer <x>" is always a credential; after "password:" only a
+            // value that looks like one ("(using password: YES)" stays).
+            let bearer = caps[1].to_ascii_lowercase().starts_with("bearer");
+            if value == MASK || (!bearer && !credential_shaped(value)) {
                 caps[0].to_string()
             } else {
                 format!("{}{MASK}", &caps[1])
             }
         });
-        TOKEN_LIKE.replace_all(&out, MASK).into_owned()
+        TOKEN_LIKE
+            .replace_all(&out, |caps: &regex::Captures<'_>| {
+                let word = &caps[0];
+                if has_key_prefix(word) || mixed_classes(word) {
+                    MASK.to_string()
+                } else {
+                    word.to_string()
+                }
+            })
+            .into_owned()
     }
 }
 
@@ -156,6 +194,29 @@ mod tests {
         assert_eq!(r.scrub(text), text);
         let out = r.scrub("token aisbf-alice-Zm9vYmFyYmF6cXV4 and Zm9vYmFyYmF6cXV4cXV1eHh4eHh4eHh4eHh4eHh4eHh4eHh4");
         assert!(!out.contains("Zm9vYmFyYmF6cXV4"), "{out}");
+    }
+
+    #[test]
+    fn redaction_hides_credentials_only_and_keeps_names_and_driver_phrases_readable() {
+        let r = Redactor::default();
+        for text in [
+            "Access denied for user 'aisbf'@'localhost' (using password: YES)",
+            "node aisbf-production-eu-west-1-node-number-one answered 200",
+            "the token: is it active? check password: required",
+            "aisbf-2 rejects the token that aisbf-1, aisbf-3 accept",
+        ] {
+            assert_eq!(r.scrub(text), text);
+        }
+        for (text, gone) in [
+            ("password: hunter2 was refused", "hunter2"),
+            ("Authorization: Bearer abcdef", "abcdef"),
+            (
+                "token=Zm9vYmFy1234567890Zm9vYmFyQUJDREVGR0hJSktMTU5PUA",
+                "Zm9vYmFy1234",
+            ),
+        ] {
+            assert!(!r.scrub(text).contains(gone), "{text} -> {}", r.scrub(text));
+        }
     }
 
     #[test]

@@ -262,3 +262,18 @@ async fn chart_option_writes_a_png_of_node_latencies() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 1000, "a real image, not an empty file");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chart_that_cannot_be_written_keeps_the_verdict_and_its_exit_code() {
+    let cluster = FakeCluster::demo().await.expect("start");
+    let cfg = config_file(&cluster.config_toml("AISBF_TOKEN", None, 1000));
+    let run = run_cli(
+        &cfg,
+        &["check", "health", "--chart", "/nonexistent/dir/latency.png"],
+        &demo_env(),
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("verdict: FAIL"), "{}", run.stdout);
+    assert!(run.stderr.contains("cannot write chart"), "{}", run.stderr);
+}

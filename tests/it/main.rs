@@ -15,6 +15,7 @@ mod faults;
 mod flush;
 mod helpers;
 mod lease;
+mod metrics_text;
 mod real_cluster;
 mod secrets;
 mod store;
