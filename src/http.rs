@@ -342,6 +342,14 @@ fn elapsed_ms(started: Instant) -> u64 {
 fn classify(e: &reqwest::Error, started: Instant, redactor: &Redactor) -> Failure {
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
+    // rustls meeting a plain-HTTP answer where a TLS record should be.
+    if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        return Failure {
+            kind: FailureKind::Tls,
+            latency_ms: elapsed_ms(started),
+            detail: "the node answers plain HTTP on this port; use http://".into(),
+        };
+    }
     let kind = if e.is_timeout() {
         FailureKind::Timeout
     } else if lower.contains("dns error")

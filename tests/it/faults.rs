@@ -286,6 +286,22 @@ async fn self_signed_tls_is_a_tls_finding_unless_that_node_is_tls_insecure() {
     assert_eq!(report["verdict"]["culprits"], serde_json::json!(["strict"]));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_a_plain_http_node_is_a_tls_mismatch_that_says_use_http() {
+    let plain = FakeCluster::start(vec![FakeNodeSpec::healthy("b1")])
+        .await
+        .expect("start");
+    let url = format!("https://{}", plain.nodes[0].addr);
+    let (run, report) = check_with(&node("mismatch", &url), 3000).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&report, "mismatch"), vec!["node_tls"], "{report}");
+    assert!(
+        message(&report, "mismatch")
+            .contains("the node answers plain HTTP on this port; use http://"),
+        "{report}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Servers: the store (MariaDB) and the lease (Redis)
 // ---------------------------------------------------------------------------
