@@ -141,7 +141,9 @@ pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> 
 /// problem met on the way is a finding.
 pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
     let started = Instant::now();
+    let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
     let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?
+        .with_deadline(deadline)
         .with_redactor(config.redactor())
         .with_insecure(
             config
@@ -151,7 +153,7 @@ pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyh
                 .filter(|n| n.tls_insecure)
                 .map(|n| &n.url),
         )?;
-    let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
+
     let redactor = config.redactor();
     let symptom = scope.symptom;
     let ctx = ProbeContext {
@@ -168,6 +170,10 @@ pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyh
     report.timings = timings;
     Ok(report)
 }
+
+/// Time a probe gets past the overall deadline to judge what its requests
+/// (all ended by the deadline) saw.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the probes concurrently; a probe still running at the deadline is
 /// dropped and reported as [`Code::ProbeDeadline`].
@@ -194,11 +200,15 @@ async fn run_timed(
                 return (skipped, None);
             }
             let started = Instant::now();
-            let findings = match tokio::time::timeout(ctx.remaining(), probe.run(ctx)).await {
+            // Every request ends at the deadline, so probes finish with what
+            // they saw; the hard cut after a grace is the last resort, and
+            // what it leaves is unknown, never a warning that hides an outage.
+            let cut = ctx.remaining() + DEADLINE_GRACE;
+            let findings = match tokio::time::timeout(cut, probe.run(ctx)).await {
                 Ok(findings) => findings,
                 Err(_) => vec![Finding::new(
                     kind,
-                    Severity::Warn,
+                    Severity::Unknown,
                     kind.as_str(),
                     Code::ProbeDeadline,
                     format!(

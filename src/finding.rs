@@ -94,6 +94,8 @@ pub enum Code {
     ProbeDeadline,
     /// A probe was selected but the config lacks what it needs.
     ProbeNotConfigured,
+    /// A probe did less than it was asked before the deadline (the message says how much).
+    ProbeIncomplete,
 
     // --- health (node) probe ---
     /// The node answered and agrees with the majority.

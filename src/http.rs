@@ -105,6 +105,9 @@ pub struct Failure {
 impl Failure {
     pub fn describe(&self) -> String {
         match self.kind {
+            FailureKind::Timeout if self.detail == NOT_SENT_BEFORE_DEADLINE => {
+                "not asked: the overall deadline (cluster.deadline_ms) had passed".into()
+            }
             FailureKind::Timeout => format!("no answer within {} ms", self.latency_ms),
             FailureKind::Refused => "connection refused".into(),
             FailureKind::Dns => format!("DNS lookup failed ({})", self.detail),
@@ -129,7 +132,13 @@ pub struct Http {
     /// Masks configured secrets in bodies and `Location` headers before any
     /// probe sees them, so a node echoing a token cannot leak it into a finding.
     redactor: Redactor,
+    /// The run's overall deadline: no request outlives it, so a probe always
+    /// finishes with what it saw instead of being cut off empty-handed.
+    deadline: Option<Instant>,
 }
+
+/// `Failure::detail` of a request the overall deadline left no time for.
+pub const NOT_SENT_BEFORE_DEADLINE: &str = "not sent: the overall deadline had passed";
 
 impl Http {
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
@@ -150,7 +159,14 @@ impl Http {
             body_cap: DEFAULT_BODY_CAP,
             idle_per_host,
             redactor: Redactor::default(),
+            deadline: None,
         })
+    }
+
+    /// Ends every request at `deadline` at the latest (as a timeout).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Masks these secrets in everything read from the network.
@@ -208,11 +224,19 @@ impl Http {
     ) -> Outcome {
         let span = tracing::debug_span!("http", %method, path = url.path(), host = url.host_str().unwrap_or(""));
         let started = Instant::now();
+        let budget = match self.deadline {
+            Some(d) => self.timeout.min(d.saturating_duration_since(started)),
+            None => self.timeout,
+        };
+        if budget.is_zero() {
+            return Err(Failure {
+                kind: FailureKind::Timeout,
+                latency_ms: 0,
+                detail: NOT_SENT_BEFORE_DEADLINE.into(),
+            });
+        }
         let fut = self.send_inner(method, url, bearer, body, started);
-        match tokio::time::timeout(self.timeout, fut)
-            .instrument(span)
-            .await
-        {
+        match tokio::time::timeout(budget, fut).instrument(span).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure {
                 kind: FailureKind::Timeout,

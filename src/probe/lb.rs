@@ -41,6 +41,20 @@ impl super::Probe for LbProbe {
                     let has_global = ctx.config.cluster.global_token.is_some();
                     let mut findings = direct_findings(&nodes, has_global);
                     findings.extend(assess(&samples, &nodes));
+                    let asked = ctx.config.lb.requests;
+                    if !samples.is_empty() && samples.len() < asked {
+                        // Fewer samples than asked: say how many, never "ok".
+                        findings.push(Finding::new(
+                            ProbeKind::Lb,
+                            Severity::Warn,
+                            BALANCER,
+                            Code::ProbeIncomplete,
+                            format!(
+                                "{} of {asked} requests sent through the balancer before the deadline",
+                                samples.len()
+                            ),
+                        ));
+                    }
                     findings
                 }
                 Err(e) => vec![Finding::new(
@@ -120,7 +134,7 @@ pub fn assess(samples: &[Outcome], nodes: &[NodeObservation]) -> Vec<Finding> {
     if k == 0 {
         return vec![Finding::new(
             ProbeKind::Lb,
-            Severity::Warn,
+            Severity::Unknown,
             BALANCER,
             Code::ProbeDeadline,
             "no request could be sent through the balancer before the deadline",

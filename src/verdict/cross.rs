@@ -116,7 +116,9 @@ impl<'a> Facts<'a> {
                 rule: None,
             },
         };
-        (reading.layer != Layer::None).then_some(reading)
+        // An incomplete probe indicts no layer but still decides when it is
+        // all there is: "ran out of time" is never read as "no problem".
+        (reading.layer != Layer::None || reading.tier == Tier::Incomplete).then_some(reading)
     }
 }
 

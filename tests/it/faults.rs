@@ -287,6 +287,58 @@ async fn self_signed_tls_is_a_tls_finding_unless_that_node_is_tls_insecure() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_deadline_shorter_than_hung_nodes_need_keeps_what_completed_and_fails_the_hung_nodes() {
+    let cluster = FakeCluster::start(vec![FakeNodeSpec::healthy("aisbf-1")])
+        .await
+        .expect("start");
+    let mut extra = String::new();
+    for name in ["hung-1", "hung-2", "hung-3"] {
+        extra.push_str(&node(name, &silent_server().await));
+    }
+    let text = cluster
+        .config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), 1000)
+        // One node at a time: the second hung node is cut by the deadline and
+        // the third is never asked.
+        .replacen(
+            "timeout_ms = 1000",
+            "timeout_ms = 1000\ndeadline_ms = 1500\nconcurrency = 1",
+            1,
+        );
+    assert!(text.contains("deadline_ms = 1500"), "{text}");
+    let cfg = config_file(&format!("{text}{extra}"));
+    let started = std::time::Instant::now();
+    let run = within(
+        60,
+        "check health",
+        run_cli(&cfg, &["check", "health", "--format", "json"], &demo_env()),
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the deadline held"
+    );
+    assert!(
+        run.stderr.is_empty() || !run.stdout.is_empty(),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    assert_eq!(run.code, 2, "an outage stays a failure: {report}");
+    assert_eq!(codes(&report, "aisbf-1"), vec!["node_ok"], "{report}");
+    for name in ["hung-1", "hung-2", "hung-3"] {
+        assert_eq!(
+            codes(&report, name),
+            vec!["node_timeout"],
+            "{name}: {report}"
+        );
+    }
+    assert_eq!(
+        report["verdict"]["culprits"],
+        serde_json::json!(["hung-1", "hung-2", "hung-3"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn https_to_a_plain_http_node_is_a_tls_mismatch_that_says_use_http() {
     let plain = FakeCluster::start(vec![FakeNodeSpec::healthy("b1")])
         .await
