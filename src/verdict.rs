@@ -167,6 +167,10 @@ pub fn rule_for(code: Code) -> Rule {
         Code::DbTokenMissing => rule(L::Auth, FixCredentials, 49),
         Code::NodeTls => rule(L::Node, EditInfrastructure, 18),
         Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
+        Code::CacheFull => rule(L::Cache, EditInfrastructure, 9),
+        Code::CacheNearFull => rule(L::Cache, EditInfrastructure, 43),
+        Code::ResponseCacheNotShared => rule(L::Cache, EditInfrastructure, 20),
+        Code::ResponseCacheUnused => rule(L::Cache, EditInfrastructure, 44),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -182,7 +186,8 @@ pub fn rule_for(code: Code) -> Rule {
         | Code::CachePrefixesOk
         | Code::CacheNodeOk
         | Code::CacheCensus
-        | Code::CacheCensusIncomplete => rule(L::None, None, 255),
+        | Code::CacheCensusIncomplete
+        | Code::ResponseCacheShared => rule(L::None, None, 255),
     }
 }
 
@@ -434,6 +439,12 @@ fn first_check(top: &Finding) -> String {
         Code::NodeRedirect => format!(
             "Point {n}'s url at the AISBF node itself, not at a proxy or login page that redirects elsewhere"
         ),
+        Code::CacheFull => "Redis is full with maxmemory-policy noeviction, so every AISBF cache write fails: raise maxmemory, or set maxmemory-policy volatile-lru / allkeys-lru (CONFIG SET), then check used_memory against maxmemory (redis-cli INFO memory)".into(),
+        Code::CacheNearFull => "Redis is close to maxmemory with maxmemory-policy noeviction: raise maxmemory or pick an evicting policy before writes start failing (redis-cli INFO memory)".into(),
+        Code::ResponseCacheNotShared => format!(
+            "Restart {n} once Redis is reachable from it (redis-cli -h <its redis_host> PING from {n}: at start-up without Redis it falls back to a private memory cache), and check its aisbf.json response_cache section (enabled, backend redis, same redis host, port, db and prefix as the other nodes): it does not share the response cache"
+        ),
+        Code::ResponseCacheUnused => "Check the nodes' aisbf.json response_cache section (enabled = true, backend redis) and their logs at start-up for \"Redis connection failed, falling back to memory cache\": no node shares cached answers".into(),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -449,7 +460,8 @@ fn first_check(top: &Finding) -> String {
         | Code::CachePrefixesOk
         | Code::CacheNodeOk
         | Code::CacheCensus
-        | Code::CacheCensusIncomplete => "Nothing to fix.".into(),
+        | Code::CacheCensusIncomplete
+        | Code::ResponseCacheShared => "Nothing to fix.".into(),
     }
 }
 
