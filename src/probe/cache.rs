@@ -396,6 +396,7 @@ pub fn server_findings(f: &ServerFacts) -> Vec<Finding> {
         )
         .with_latency(Some(f.latency_ms)),
     ];
+    out.extend(memory_finding(f));
     let evicted: u64 = get("evicted_keys").parse().unwrap_or(0);
     if evicted > 0 {
         out.push(finding(
@@ -406,6 +407,50 @@ pub fn server_findings(f: &ServerFacts) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// Share of `maxmemory` from which a `noeviction` Redis is near full.
+pub const NEAR_FULL_PERCENT: u64 = 90;
+
+/// Pure: a `noeviction` Redis at (or near) `maxmemory` refuses every write:
+/// AISBF logs "command not allowed when used memory > 'maxmemory'" and goes on
+/// answering, uncached. Nothing is evicted, so `evicted_keys` cannot show it.
+fn memory_finding(f: &ServerFacts) -> Option<Finding> {
+    let num = |k: &str| f.info.get(k).and_then(|v| v.parse::<u64>().ok());
+    let (used, max) = (num("used_memory")?, num("maxmemory")?);
+    let policy = f.info.get("maxmemory_policy")?;
+    if max == 0 || policy != "noeviction" {
+        return None;
+    }
+    let human = |k: &str, v: u64| {
+        f.info
+            .get(&format!("{k}_human"))
+            .cloned()
+            .unwrap_or_else(|| format!("{v}B"))
+    };
+    let (used_h, max_h) = (human("used_memory", used), human("maxmemory", max));
+    let percent = used.saturating_mul(100) / max;
+    if used >= max {
+        Some(finding(
+            Severity::Fail,
+            "cache",
+            Code::CacheFull,
+            format!(
+                "Redis is full: used_memory {used_h} of maxmemory {max_h} with maxmemory-policy noeviction, so every AISBF cache write fails (\"command not allowed when used memory > 'maxmemory'\"): nothing is shared or cached, and evicted_keys stays 0"
+            ),
+        ))
+    } else if percent >= NEAR_FULL_PERCENT {
+        Some(finding(
+            Severity::Warn,
+            "cache",
+            Code::CacheNearFull,
+            format!(
+                "Redis is at {percent} % of maxmemory ({used_h} of {max_h}) with maxmemory-policy noeviction: when it is full every AISBF cache write fails"
+            ),
+        ))
+    } else {
+        None
+    }
 }
 
 /// Pure: what the census counts mean.
@@ -783,5 +828,53 @@ mod tests {
         assert_eq!(f[1].code, Code::CacheEvicting);
         assert_eq!(db_index("redis://h:6379/3"), 3);
         assert_eq!(db_index("redis://h:6379"), 0);
+    }
+
+    fn memory(used: u64, max: u64, policy: &str) -> Vec<(Code, Severity)> {
+        let info = parse_info(&format!(
+            "used_memory:{used}\r\nmaxmemory:{max}\r\nmaxmemory_policy:{policy}\r\nevicted_keys:0\r\n"
+        ));
+        server_findings(&ServerFacts {
+            latency_ms: 1,
+            info,
+            db: 0,
+        })
+        .iter()
+        .skip(1)
+        .map(|f| (f.code, f.severity))
+        .collect()
+    }
+
+    #[test]
+    fn noeviction_redis_at_maxmemory_is_full_and_near_it_is_a_warning() {
+        let mb = 1024 * 1024;
+        // (used, max, policy, expected beyond the ok line)
+        let rows: Vec<(u64, u64, &str, Vec<(Code, Severity)>)> = vec![
+            (
+                2 * mb,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheFull, Severity::Fail)],
+            ),
+            (
+                3 * mb,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheFull, Severity::Fail)],
+            ),
+            (
+                19 * mb / 10,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheNearFull, Severity::Warn)],
+            ),
+            (mb, 2 * mb, "noeviction", vec![]),
+            // No limit, or a policy that evicts instead of refusing.
+            (3 * mb, 0, "noeviction", vec![]),
+            (2 * mb, 2 * mb, "allkeys-lru", vec![]),
+        ];
+        for (used, max, policy, expected) in rows {
+            assert_eq!(memory(used, max, policy), expected, "{used} {max} {policy}");
+        }
     }
 }

@@ -254,3 +254,94 @@ async fn absent_or_impostor_redis_is_a_clear_finding_and_nothing_hangs() {
         assert!(!run.stdout.contains("Sup3rWrongPw"));
     }
 }
+
+/// A private redis-server on a free port (its own memory limits), killed when dropped.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    async fn start(extra: &[&str]) -> PrivateRedis {
+        let port = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let redis = PrivateRedis { child, port };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return redis;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {port} did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted() {
+    let redis =
+        PrivateRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
+    let mut con = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let blob = vec![b'x'; 64 * 1024];
+    let mut refused = None;
+    for i in 0..200 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("aisbf:p:response:fill:{i}"))
+            .arg(&blob)
+            .query_async(&mut con)
+            .await;
+        if let Err(e) = r {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("Redis never refused a write");
+    assert!(refused.contains("maxmemory"), "{refused}");
+    let cfg = cache_config(
+        &redis.url(),
+        "aisbf:p:",
+        "aisbf:p:response:",
+        "aisbf:s:",
+        &[],
+    );
+    let (run, report) = check_cache(&cfg).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(has(&report, "cache_full"), "{}", run.stdout);
+    assert!(!has(&report, "cache_evicting"), "{}", run.stdout);
+    assert_eq!(report["verdict"]["layer"], "cache");
+    assert_eq!(report["verdict"]["culprits"], serde_json::json!(["cache"]));
+    assert!(
+        run.stdout.contains("every AISBF cache write fails"),
+        "{}",
+        run.stdout
+    );
+}
