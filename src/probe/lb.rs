@@ -242,6 +242,7 @@ mod tests {
             version: None,
             models: if up { models(&["m"]) } else { refused() },
             providers: models(&[]),
+            second_latency_ms: None,
         }
     }
 
