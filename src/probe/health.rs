@@ -635,12 +635,14 @@ fn compare_versions(answering: &[&NodeObservation], findings: &mut Vec<Finding>)
     }
 }
 
+/// The node's latency: its slowest answered request of the pass.
 fn max_latency(o: &NodeObservation) -> Option<u64> {
     [
         Some(&o.root),
         Some(&o.health),
         o.version.as_ref(),
         Some(&o.models),
+        Some(&o.providers),
     ]
     .into_iter()
     .flatten()
