@@ -227,6 +227,9 @@ pub enum Code {
     /// Nodes answered the identical smoke request with the same `id`: they share
     /// the response cache.
     ResponseCacheShared,
+    /// No Redis client connection comes from the node's address: it does not use
+    /// the shared Redis.
+    CacheNodeNotConnected,
 }
 
 impl Code {

@@ -171,6 +171,7 @@ pub fn rule_for(code: Code) -> Rule {
         Code::CacheNearFull => rule(L::Cache, EditInfrastructure, 43),
         Code::ResponseCacheNotShared => rule(L::Cache, EditInfrastructure, 20),
         Code::ResponseCacheUnused => rule(L::Cache, EditInfrastructure, 44),
+        Code::CacheNodeNotConnected => rule(L::Cache, EditInfrastructure, 45),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -443,6 +444,9 @@ fn first_check(top: &Finding) -> String {
         Code::CacheNearFull => "Redis is close to maxmemory with maxmemory-policy noeviction: raise maxmemory or pick an evicting policy before writes start failing (redis-cli INFO memory)".into(),
         Code::ResponseCacheNotShared => format!(
             "Restart {n} once Redis is reachable from it (redis-cli -h <its redis_host> PING from {n}: at start-up without Redis it falls back to a private memory cache), and check its aisbf.json response_cache section (enabled, backend redis, same redis host, port, db and prefix as the other nodes): it does not share the response cache"
+        ),
+        Code::CacheNodeNotConnected => format!(
+            "On {n}: do aisbf.json cache and response_cache (redis_host, redis_port, redis_db) point at this Redis, and can {n} reach it (redis-cli -h HOST -p PORT PING from {n})? Then restart {n}"
         ),
         Code::ResponseCacheUnused => "Check the nodes' aisbf.json response_cache section (enabled = true, backend redis) and their logs at start-up for \"Redis connection failed, falling back to memory cache\": no node shares cached answers".into(),
         Code::ProbeNotConfigured

@@ -345,3 +345,41 @@ async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted(
         run.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_address_with_no_redis_connection_is_cache_node_not_connected() {
+    // Protected mode refuses clients from 127.0.0.2 (not 127.0.0.1); the
+    // server still listens on 127.0.0.1 only.
+    let redis = PrivateRedis::start(&["--protected-mode", "no"]).await;
+    // aisbf-1 (127.0.0.2) holds a connection to Redis; aisbf-2 (127.0.0.3) has none.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut held = socket
+        .connect(format!("127.0.0.1:{}", redis.port).parse().expect("addr"))
+        .await
+        .expect("connect from 127.0.0.2");
+    tokio::io::AsyncWriteExt::write_all(&mut held, b"PING\r\n")
+        .await
+        .expect("ping");
+    let mut pong = [0u8; 7];
+    tokio::io::AsyncReadExt::read_exact(&mut held, &mut pong)
+        .await
+        .expect("pong");
+    assert_eq!(&pong, b"+PONG\r\n");
+    let cfg = config_file(&format!(
+        "[cluster]\nname = \"t\"\nuser = \"alice\"\ntoken = \"t0k\"\ntimeout_ms = 1500\n\n[cache]\nurl = \"{}\"\nprefix = \"aisbf:p:\"\nresponse_prefix = \"aisbf:p:response:\"\n\n[[cluster.nodes]]\nname = \"aisbf-1\"\nurl = \"http://127.0.0.2:9\"\n\n[[cluster.nodes]]\nname = \"aisbf-2\"\nurl = \"http://127.0.0.3:9\"\n",
+        redis.url()
+    ));
+    let (run, report) = check_cache(&cfg).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(codes(&report, "aisbf-2"), ["cache_node_not_connected"]);
+    assert!(codes(&report, "aisbf-1").is_empty(), "{}", run.stdout);
+    assert_eq!(report["verdict"]["layer"], "cache");
+    assert_eq!(
+        report["verdict"]["culprits"],
+        serde_json::json!(["aisbf-2"])
+    );
+    drop(held);
+}
