@@ -984,7 +984,8 @@ mod tests {
     fn noeviction_redis_at_maxmemory_is_full_and_near_it_is_a_warning() {
         let mb = 1024 * 1024;
         // (used, max, policy, expected beyond the ok line)
-        let rows: Vec<(u64, u64, &str, Vec<(Code, Severity)>)> = vec![
+        type Row<'a> = (u64, u64, &'a str, Vec<(Code, Severity)>);
+        let rows: Vec<Row> = vec![
             (
                 2 * mb,
                 2 * mb,
