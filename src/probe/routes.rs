@@ -169,7 +169,12 @@ async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let again: Vec<(usize, Planned)> = slow_candidates(&cells)
+    let slow = if ctx.remaining() < ctx.http.timeout() {
+        Vec::new() // no time left for a second sample: then no warning either
+    } else {
+        slow_candidates(&cells)
+    };
+    let again: Vec<(usize, Planned)> = slow
         .into_iter()
         .filter_map(|i| {
             let cell = &cells[i];
