@@ -4,7 +4,8 @@
 //! `GET /health` (with the global token when configured), `GET /api/version`
 //! (global token only) and `GET /api/u/{user}/models` (user token). Observation
 //! and judgement are split: [`observe`] does the I/O, [`assess`] is pure and
-//! compares nodes (never raw bodies: `created` changes per request).
+//! compares nodes (never raw bodies: `created` changes per request). A node the
+//! first pass makes look like a latency outlier gets a second pass first.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;

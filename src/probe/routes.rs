@@ -2,7 +2,9 @@
 //! (and through the balancer).
 //!
 //! Smoke requests cost money (each is a real completion with `max_tokens: 1`),
-//! so the matrix is exactly what `[routes] smoke` lists, at `[routes] concurrency`.
+//! so the matrix is exactly what `[routes] smoke` lists, at `[routes] concurrency`,
+//! plus one second sample for a cell that looked slow. The first route doubles
+//! as a response-cache round trip: nodes sharing the cache repeat one `id`.
 //! A route failing on every node is the route or its provider (`edit_routes`);
 //! failing on some nodes only is infrastructure on those nodes.
 
