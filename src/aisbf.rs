@@ -205,6 +205,13 @@ pub fn smoke_request(route: &str, prompt: &str) -> Value {
     })
 }
 
+/// The smoke request with a marker in the prompt that no response cache holds
+/// yet (AISBF's cache key includes a hash of the messages), so the node sends
+/// it upstream: for timing a node's own path to the provider.
+pub fn uncached_smoke_request(route: &str, prompt: &str, nonce: u128) -> Value {
+    smoke_request(route, &format!("{prompt} [aisbf-doctor {nonce}]"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,10 @@
 //! middleware and `{"detail"}` from handlers. It powers `aisbf-doctor demo` and
 //! the fast tests. Where the real nodes answer differently, fix it here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -68,6 +68,24 @@ pub enum Behaviour {
     Echo(Vec<String>),
 }
 
+/// Stored chat answers by request key, like AISBF's response cache in Redis.
+pub type ResponseStore = Arc<Mutex<HashMap<String, Value>>>;
+
+/// Where a node's response cache lives. AISBF answers a cache hit with the
+/// stored body, so nodes sharing one store repeat the same `id`.
+#[derive(Debug, Clone)]
+pub enum FakeResponseCache {
+    /// The store shared by every `Cluster` node of one [`FakeCluster`] (one
+    /// Redis); a node started alone gets a store of its own.
+    Cluster,
+    /// This store, shared with whichever nodes hold a clone of it.
+    Shared(ResponseStore),
+    /// Its own memory cache: Redis was unreachable when the node started.
+    Private,
+    /// `response_cache.enabled = false`: every request goes upstream.
+    Disabled,
+}
+
 /// One fake node's state: what its own config files and database hold.
 #[derive(Debug, Clone)]
 pub struct FakeNodeSpec {
@@ -89,6 +107,9 @@ pub struct FakeNodeSpec {
     pub behaviour: Behaviour,
     /// Added before every answer.
     pub delay: Duration,
+    /// Added before the node's first answer only (a cold start).
+    pub first_delay: Duration,
+    pub response_cache: FakeResponseCache,
 }
 
 /// The user, tokens and routes of the demo and of most fast tests.
@@ -151,6 +172,8 @@ impl FakeNodeSpec {
             routes,
             behaviour: Behaviour::Normal,
             delay: Duration::ZERO,
+            first_delay: Duration::ZERO,
+            response_cache: FakeResponseCache::Cluster,
         }
     }
 
@@ -167,6 +190,8 @@ impl FakeNodeSpec {
 
 struct NodeState {
     spec: FakeNodeSpec,
+    /// The resolved response cache (`None` when disabled).
+    responses: Option<ResponseStore>,
     requests: AtomicU64,
     /// Runtime switch: answer every request with a bare 500 (watch-mode tests).
     failing: AtomicBool,
@@ -212,11 +237,26 @@ impl Drop for FakeNode {
 
 /// Starts one fake node on an ephemeral loopback port.
 pub async fn start_node(spec: FakeNodeSpec) -> std::io::Result<FakeNode> {
+    start_node_in(spec, &ResponseStore::default()).await
+}
+
+/// Starts one fake node; a `Cluster` response cache resolves to `cluster_store`.
+async fn start_node_in(
+    spec: FakeNodeSpec,
+    cluster_store: &ResponseStore,
+) -> std::io::Result<FakeNode> {
+    let responses = match &spec.response_cache {
+        FakeResponseCache::Cluster => Some(cluster_store.clone()),
+        FakeResponseCache::Shared(store) => Some(store.clone()),
+        FakeResponseCache::Private => Some(ResponseStore::default()),
+        FakeResponseCache::Disabled => None,
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let name = spec.name.clone();
     let state = Arc::new(NodeState {
         spec,
+        responses,
         requests: AtomicU64::new(0),
         failing: AtomicBool::new(false),
     });
@@ -241,9 +281,10 @@ pub struct FakeCluster {
 
 impl FakeCluster {
     pub async fn start(specs: Vec<FakeNodeSpec>) -> std::io::Result<Self> {
+        let store = ResponseStore::default();
         let mut nodes = Vec::with_capacity(specs.len());
         for spec in specs {
-            nodes.push(start_node(spec).await?);
+            nodes.push(start_node_in(spec, &store).await?);
         }
         Ok(Self { nodes })
     }
@@ -314,6 +355,9 @@ fn detail(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "detail": text }))).into_response()
 }
 
+/// Completion ids, unique across every fake node of the process.
+static CHAT_SEQ: AtomicU64 = AtomicU64::new(1);
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -323,7 +367,10 @@ fn now() -> u64 {
 
 /// Applies the node's behaviour and delay; `Some` when the behaviour answers instead.
 async fn fault(state: &NodeState) -> Option<Response> {
-    state.requests.fetch_add(1, Ordering::Relaxed);
+    let first = state.requests.fetch_add(1, Ordering::Relaxed) == 0;
+    if first && !state.spec.first_delay.is_zero() {
+        tokio::time::sleep(state.spec.first_delay).await;
+    }
     if state.failing.load(Ordering::Relaxed) {
         return Some((StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response());
     }
@@ -627,17 +674,39 @@ async fn chat(
         _ => return detail(StatusCode::BAD_REQUEST, FORMAT_DETAIL),
     }
     match s.spec.routes.get(model) {
-        Some(FakeRoute::Answers { model: upstream }) => axum::Json(json!({
-            "id": format!("chatcmpl-{}", now()),
-            "object": "chat.completion",
-            "created": now(),
-            "model": upstream,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }))
-        .into_response(),
-        Some(FakeRoute::ProviderDown) => detail(StatusCode::INTERNAL_SERVER_ERROR, "Connection error."),
-        Some(FakeRoute::Unavailable) => detail(StatusCode::SERVICE_UNAVAILABLE, "Provider temporarily unavailable"),
+        Some(FakeRoute::Answers { model: upstream }) => {
+            // AISBF's key: endpoint, model, messages, temperature.
+            let key = format!(
+                "endpoint:{upstream}|model:{model}|msgs:{}|temp:{}",
+                req.get("messages").unwrap_or(&Value::Null),
+                req.get("temperature").unwrap_or(&Value::Null)
+            );
+            let fresh = || {
+                json!({
+                    "id": format!("chatcmpl-fake-{}", CHAT_SEQ.fetch_add(1, Ordering::Relaxed)),
+                    "object": "chat.completion",
+                    "created": now(),
+                    "model": upstream,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                })
+            };
+            let answer = match &s.responses {
+                Some(store) => {
+                    let mut map = store.lock().unwrap_or_else(|e| e.into_inner());
+                    map.entry(key).or_insert_with(fresh).clone()
+                }
+                None => fresh(),
+            };
+            axum::Json(answer).into_response()
+        }
+        Some(FakeRoute::ProviderDown) => {
+            detail(StatusCode::INTERNAL_SERVER_ERROR, "Connection error.")
+        }
+        Some(FakeRoute::Unavailable) => detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Provider temporarily unavailable",
+        ),
         Some(FakeRoute::SoftError) => axum::Json(json!({
             "aisbf_error": true,
             "error": {"message": "All providers in rotation failed"},
@@ -648,7 +717,10 @@ async fn chat(
             let kind = kind.trim_start_matches("user-").replace('-', " ");
             detail(
                 StatusCode::BAD_REQUEST,
-                &format!("User {kind} '{name}' not found. Available: {:?}", s.spec.user_providers),
+                &format!(
+                    "User {kind} '{name}' not found. Available: {:?}",
+                    s.spec.user_providers
+                ),
             )
         }
     }

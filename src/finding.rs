@@ -235,6 +235,27 @@ pub enum Code {
     NodeTls,
     /// The node answered with a redirect; redirects are never followed.
     NodeRedirect,
+
+    // --- cache sharing and latency (issue 12) ---
+    /// Redis is at `maxmemory` with policy `noeviction`: every AISBF cache write
+    /// fails, so nothing is shared or cached (and `evicted_keys` stays 0).
+    CacheFull,
+    /// Redis is at 90 % or more of `maxmemory` with policy `noeviction`: writes
+    /// start failing when it is full.
+    CacheNearFull,
+    /// The node answered the identical smoke request with another `id` than the
+    /// nodes that share the response cache: it does not share it (private
+    /// memory fallback, or `response_cache` disabled).
+    ResponseCacheNotShared,
+    /// Every node answered the identical smoke request with its own `id`:
+    /// nothing is cached or shared anywhere.
+    ResponseCacheUnused,
+    /// Nodes answered the identical smoke request with the same `id`: they share
+    /// the response cache.
+    ResponseCacheShared,
+    /// No Redis client connection comes from the node's address: it does not use
+    /// the shared Redis.
+    CacheNodeNotConnected,
 }
 
 impl Code {

@@ -5,7 +5,8 @@
 //! many keys there are. Prefix checks are pure functions over config and the
 //! nodes' aisbf.json files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -55,8 +56,14 @@ impl super::Probe for CacheProbe {
                 .filter_map(|(name, path)| path.map(|p| (name, aisbf_json::load(&p))))
                 .collect();
             findings.extend(compare_nodes(cache, &node_data));
+            let urls: Vec<(String, url::Url)> = ctx
+                .nodes()
+                .iter()
+                .map(|n| (n.name.clone(), n.url.clone()))
+                .collect();
+            let addresses = node_addresses(&urls, timeout).await;
             let budget = CENSUS_BUDGET.min(ctx.remaining() / 2);
-            findings.extend(observe_and_assess(cache, timeout, budget).await);
+            findings.extend(observe_and_assess(cache, timeout, budget, &addresses).await);
             findings
         })
     }
@@ -335,7 +342,12 @@ pub struct ServerFacts {
     pub db: i64,
 }
 
-async fn observe_and_assess(cache: &Cache, timeout: Duration, budget: Duration) -> Vec<Finding> {
+async fn observe_and_assess(
+    cache: &Cache,
+    timeout: Duration,
+    budget: Duration,
+    addresses: &[(String, BTreeSet<IpAddr>)],
+) -> Vec<Finding> {
     let started = Instant::now();
     let mut con = match connect(&cache.url, timeout).await {
         Ok(c) => c,
@@ -352,6 +364,16 @@ async fn observe_and_assess(cache: &Cache, timeout: Duration, budget: Duration) 
         db: db_index(cache.url.expose()),
     };
     let mut out = server_findings(&facts);
+    if distinct_addresses(addresses) {
+        // A doctor without the CLIENT permission just skips this check.
+        if let Ok(list) = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async::<String>(&mut con)
+            .await
+        {
+            out.extend(connection_findings(addresses, &client_ips(&list)));
+        }
+    }
     match census(&mut con, cache, budget).await {
         Ok(c) => out.extend(census_findings(cache, &c)),
         Err(e) => out.push(finding(
@@ -396,6 +418,7 @@ pub fn server_findings(f: &ServerFacts) -> Vec<Finding> {
         )
         .with_latency(Some(f.latency_ms)),
     ];
+    out.extend(memory_finding(f));
     let evicted: u64 = get("evicted_keys").parse().unwrap_or(0);
     if evicted > 0 {
         out.push(finding(
@@ -406,6 +429,126 @@ pub fn server_findings(f: &ServerFacts) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// Share of `maxmemory` from which a `noeviction` Redis is near full.
+pub const NEAR_FULL_PERCENT: u64 = 90;
+
+/// Pure: a `noeviction` Redis at (or near) `maxmemory` refuses every write:
+/// AISBF logs "command not allowed when used memory > 'maxmemory'" and goes on
+/// answering, uncached. Nothing is evicted, so `evicted_keys` cannot show it.
+fn memory_finding(f: &ServerFacts) -> Option<Finding> {
+    let num = |k: &str| f.info.get(k).and_then(|v| v.parse::<u64>().ok());
+    let (used, max) = (num("used_memory")?, num("maxmemory")?);
+    let policy = f.info.get("maxmemory_policy")?;
+    if max == 0 || policy != "noeviction" {
+        return None;
+    }
+    let human = |k: &str, v: u64| {
+        f.info
+            .get(&format!("{k}_human"))
+            .cloned()
+            .unwrap_or_else(|| format!("{v}B"))
+    };
+    let (used_h, max_h) = (human("used_memory", used), human("maxmemory", max));
+    let percent = used.saturating_mul(100) / max;
+    if used >= max {
+        Some(finding(
+            Severity::Fail,
+            "cache",
+            Code::CacheFull,
+            format!(
+                "Redis is full: used_memory {used_h} of maxmemory {max_h} with maxmemory-policy noeviction, so every AISBF cache write fails (\"command not allowed when used memory > 'maxmemory'\"): nothing is shared or cached, and evicted_keys stays 0"
+            ),
+        ))
+    } else if percent >= NEAR_FULL_PERCENT {
+        Some(finding(
+            Severity::Warn,
+            "cache",
+            Code::CacheNearFull,
+            format!(
+                "Redis is at {percent} % of maxmemory ({used_h} of {max_h}) with maxmemory-policy noeviction: when it is full every AISBF cache write fails"
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Each node's host addresses: the IP in its URL, or what its name resolves to
+/// (empty when it does not resolve in time).
+async fn node_addresses(
+    nodes: &[(String, url::Url)],
+    timeout: Duration,
+) -> Vec<(String, BTreeSet<IpAddr>)> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for (name, url) in nodes {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let ips: BTreeSet<IpAddr> = match url.host() {
+            Some(url::Host::Ipv4(ip)) => BTreeSet::from([IpAddr::V4(ip)]),
+            Some(url::Host::Ipv6(ip)) => BTreeSet::from([IpAddr::V6(ip)]),
+            Some(url::Host::Domain(d)) => {
+                match tokio::time::timeout(timeout, tokio::net::lookup_host((d, port))).await {
+                    Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+                    _ => BTreeSet::new(),
+                }
+            }
+            None => BTreeSet::new(),
+        };
+        out.push((name.clone(), ips));
+    }
+    out
+}
+
+/// Pure: the node addresses tell the nodes apart (at least two nodes, each with
+/// an address, none shared with another node). Nodes on one host, or behind
+/// names that do not resolve, cannot be matched with Redis clients.
+pub fn distinct_addresses(nodes: &[(String, BTreeSet<IpAddr>)]) -> bool {
+    nodes.len() >= 2
+        && nodes.iter().all(|(_, ips)| !ips.is_empty())
+        && nodes
+            .iter()
+            .enumerate()
+            .all(|(i, (_, a))| nodes.iter().skip(i + 1).all(|(_, b)| a.is_disjoint(b)))
+}
+
+/// Pure: the client IPs in a `CLIENT LIST` answer (`addr=ip:port`, IPv6 in brackets or not).
+pub fn client_ips(list: &str) -> BTreeSet<IpAddr> {
+    list.lines()
+        .filter_map(|line| {
+            let addr = line
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("addr="))?;
+            let (ip, _port) = addr.rsplit_once(':')?;
+            ip.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Pure: nodes none of whose addresses has a client connection to Redis.
+pub fn connection_findings(
+    nodes: &[(String, BTreeSet<IpAddr>)],
+    clients: &BTreeSet<IpAddr>,
+) -> Vec<Finding> {
+    nodes
+        .iter()
+        .filter(|(_, ips)| ips.is_disjoint(clients))
+        .map(|(name, ips)| {
+            let ips: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+            finding(
+                Severity::Warn,
+                name,
+                Code::CacheNodeNotConnected,
+                format!(
+                    "no Redis client is connected from {name}'s address ({}): {name} does not use this Redis (its aisbf.json points at another Redis, or it fell back to a private cache), unless it reaches Redis through another address or has not used its cache since it started",
+                    ips.join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Pure: what the census counts mean.
@@ -783,5 +926,91 @@ mod tests {
         assert_eq!(f[1].code, Code::CacheEvicting);
         assert_eq!(db_index("redis://h:6379/3"), 3);
         assert_eq!(db_index("redis://h:6379"), 0);
+    }
+
+    fn memory(used: u64, max: u64, policy: &str) -> Vec<(Code, Severity)> {
+        let info = parse_info(&format!(
+            "used_memory:{used}\r\nmaxmemory:{max}\r\nmaxmemory_policy:{policy}\r\nevicted_keys:0\r\n"
+        ));
+        server_findings(&ServerFacts {
+            latency_ms: 1,
+            info,
+            db: 0,
+        })
+        .iter()
+        .skip(1)
+        .map(|f| (f.code, f.severity))
+        .collect()
+    }
+
+    fn ips(list: &[&str]) -> BTreeSet<IpAddr> {
+        list.iter().filter_map(|s| s.parse().ok()).collect()
+    }
+
+    #[test]
+    fn node_address_without_a_redis_client_is_not_connected() {
+        let list = "id=3 addr=127.0.0.2:50412 laddr=127.0.0.1:6379 fd=8 name= db=0 cmd=client|list\nid=4 addr=[::1]:4000 fd=9\n";
+        assert_eq!(client_ips(list), ips(&["127.0.0.2", "::1"]));
+        let nodes = vec![
+            ("aisbf-1".to_string(), ips(&["127.0.0.2"])),
+            ("aisbf-2".to_string(), ips(&["127.0.0.3"])),
+            ("aisbf-3".to_string(), ips(&["::1"])),
+        ];
+        assert!(distinct_addresses(&nodes));
+        let f = connection_findings(&nodes, &client_ips(list));
+        let got: Vec<(&str, Code)> = f.iter().map(|f| (f.subject.as_str(), f.code)).collect();
+        assert_eq!(got, vec![("aisbf-2", Code::CacheNodeNotConnected)]);
+    }
+
+    #[test]
+    fn nodes_on_one_address_or_unresolved_are_not_matched_with_clients() {
+        let same = vec![
+            ("a".to_string(), ips(&["127.0.0.1"])),
+            ("b".to_string(), ips(&["127.0.0.1"])),
+        ];
+        assert!(!distinct_addresses(&same));
+        let unresolved = vec![
+            ("a".to_string(), ips(&["10.0.0.1"])),
+            ("b".to_string(), ips(&[])),
+        ];
+        assert!(!distinct_addresses(&unresolved));
+        assert!(!distinct_addresses(&[(
+            "a".to_string(),
+            ips(&["10.0.0.1"])
+        )]));
+    }
+
+    #[test]
+    fn noeviction_redis_at_maxmemory_is_full_and_near_it_is_a_warning() {
+        let mb = 1024 * 1024;
+        // (used, max, policy, expected beyond the ok line)
+        type Row<'a> = (u64, u64, &'a str, Vec<(Code, Severity)>);
+        let rows: Vec<Row> = vec![
+            (
+                2 * mb,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheFull, Severity::Fail)],
+            ),
+            (
+                3 * mb,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheFull, Severity::Fail)],
+            ),
+            (
+                19 * mb / 10,
+                2 * mb,
+                "noeviction",
+                vec![(Code::CacheNearFull, Severity::Warn)],
+            ),
+            (mb, 2 * mb, "noeviction", vec![]),
+            // No limit, or a policy that evicts instead of refusing.
+            (3 * mb, 0, "noeviction", vec![]),
+            (2 * mb, 2 * mb, "allkeys-lru", vec![]),
+        ];
+        for (used, max, policy, expected) in rows {
+            assert_eq!(memory(used, max, policy), expected, "{used} {max} {policy}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! `GET /health` (with the global token when configured), `GET /api/version`
 //! (global token only) and `GET /api/u/{user}/models` (user token). Observation
 //! and judgement are split: [`observe`] does the I/O, [`assess`] is pure and
-//! compares nodes (never raw bodies: `created` changes per request).
+//! compares nodes (never raw bodies: `created` changes per request). A node the
+//! first pass makes look like a latency outlier gets a second pass first.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -34,7 +35,8 @@ impl super::Probe for HealthProbe {
 
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
         Box::pin(async move {
-            let observations = observe(ctx).await;
+            let mut observations = observe(ctx).await;
+            resample_slow(ctx, &mut observations).await;
             assess(&observations, ctx.config.cluster.global_token.is_some())
         })
     }
@@ -55,6 +57,9 @@ pub struct NodeObservation {
     /// The node's clock minus ours, in seconds, from the `created` AISBF puts
     /// in the models list (the time of the request on the node).
     pub clock_offset_s: Option<i64>,
+    /// The node's latency on a second pass of the same requests, taken only when
+    /// the first pass made it look like an outlier (see [`outlier_candidates`]).
+    pub second_latency_ms: Option<u64>,
 }
 
 /// Observes every node in scope, `cluster.concurrency` nodes at a time.
@@ -117,6 +122,38 @@ pub async fn observe_node(
         models,
         providers,
         clock_offset_s,
+        second_latency_ms: None,
+    }
+}
+
+/// Times the same requests once more on each node the first pass made look
+/// like a latency outlier: one cold first request (a new connection, a worker
+/// waking up) must not make a healthy node an outlier.
+pub async fn resample_slow(ctx: &ProbeContext, obs: &mut [NodeObservation]) {
+    let slow = outlier_candidates(obs);
+    // No second pass that could run past the deadline: then no warning either.
+    if slow.is_empty() || ctx.remaining() < ctx.http.timeout() {
+        return;
+    }
+    let cluster = &ctx.config.cluster;
+    let again: Vec<_> = ctx
+        .nodes()
+        .into_iter()
+        .filter(|n| slow.contains(&n.name))
+        .map(|node| {
+            observe_node(
+                &ctx.http,
+                node,
+                &cluster.user,
+                &cluster.token,
+                cluster.global_token.as_ref(),
+            )
+        })
+        .collect();
+    for second in futures::future::join_all(again).await {
+        if let Some(o) = obs.iter_mut().find(|o| o.name == second.name) {
+            o.second_latency_ms = max_latency(&second);
+        }
     }
 }
 
@@ -667,12 +704,14 @@ fn clock_skew(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
     }
 }
 
+/// The node's latency: its slowest answered request of the pass.
 fn max_latency(o: &NodeObservation) -> Option<u64> {
     [
         Some(&o.root),
         Some(&o.health),
         o.version.as_ref(),
         Some(&o.models),
+        Some(&o.providers),
     ]
     .into_iter()
     .flatten()
@@ -680,28 +719,66 @@ fn max_latency(o: &NodeObservation) -> Option<u64> {
     .max()
 }
 
-/// A node much slower than the median of the others (3× and at least a second
-/// more: sub-second jitter on a busy Python node is not worth a warning).
-fn latency_outliers(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+/// The outlier rule: 3× the median node and at least a second more (sub-second
+/// jitter on a busy Python node is not worth a warning).
+fn is_outlier(latency_ms: u64, median_ms: u64) -> bool {
+    latency_ms > median_ms.saturating_mul(3) && latency_ms.saturating_sub(median_ms) >= 1000
+}
+
+/// Median of the answering nodes' first-pass latencies, and those latencies.
+fn first_pass<'a>(answering: &[&'a NodeObservation]) -> Option<(u64, Vec<(&'a str, u64)>)> {
     if answering.len() < 3 {
-        return;
+        return None;
     }
     let mut lat: Vec<(&str, u64)> = answering
         .iter()
         .filter_map(|o| max_latency(o).map(|l| (o.name.as_str(), l)))
         .collect();
     lat.sort_by_key(|(_, l)| *l);
-    let Some(&(_, median)) = lat.get(lat.len() / 2) else {
+    let median = lat.get(lat.len() / 2)?.1;
+    Some((median, lat))
+}
+
+/// Pure: the nodes the first pass makes look like outliers; they get a second
+/// sample before anything is said about them.
+pub fn outlier_candidates(obs: &[NodeObservation]) -> Vec<String> {
+    let answering: Vec<&NodeObservation> = obs
+        .iter()
+        .filter(|o| node_reachability(o).is_none())
+        .collect();
+    let Some((median, lat)) = first_pass(&answering) else {
+        return Vec::new();
+    };
+    lat.into_iter()
+        .filter(|(_, l)| is_outlier(*l, median))
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// A node that is an outlier on both samples: its fastest sample is still 3×
+/// the median node and a second more. Without a second sample, no warning.
+fn latency_outliers(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
+    let Some((median, lat)) = first_pass(answering) else {
         return;
     };
-    for (name, l) in lat {
-        if l > median.saturating_mul(3) && l.saturating_sub(median) >= 1000 {
+    for (name, first) in lat {
+        let Some(second) = answering
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.second_latency_ms)
+        else {
+            continue;
+        };
+        let best = first.min(second);
+        if is_outlier(first, median) && is_outlier(best, median) {
             findings.push(Finding::new(
                 ProbeKind::Health,
                 Severity::Warn,
                 name,
                 Code::LatencyOutlier,
-                format!("answers in {l} ms while the median node answers in {median} ms"),
+                format!(
+                    "answers in {best} ms at best (two samples: {first} ms, then {second} ms) while the median node answers in {median} ms"
+                ),
             ));
         }
     }
@@ -779,6 +856,7 @@ mod tests {
             version: None,
             models: models(&["rotation/r1", "autoselect/a1"]),
             providers: ok(200, json!({"providers": {"p1": {}, "p2": {}}})),
+            second_latency_ms: None,
         }
     }
 
@@ -934,19 +1012,60 @@ mod tests {
         assert_eq!(codes_for(&f, "c"), vec![Code::GlobalTokenRejectedOnNode]);
     }
 
-    #[test]
-    fn slow_node_is_a_latency_outlier() {
-        let mut c = healthy("c");
-        c.root = Ok(Answer {
+    fn slow_root(latency_ms: u64) -> Outcome {
+        Ok(Answer {
             status: 200,
-            latency_ms: 1500,
+            latency_ms,
             body: root().map(|a| a.body).unwrap_or(Body::Text(String::new())),
-        });
+        })
+    }
+
+    #[test]
+    fn node_slow_on_both_samples_is_a_latency_outlier() {
+        let mut c = healthy("c");
+        c.root = slow_root(1500);
+        let first = [healthy("a"), healthy("b"), c.clone()];
+        assert_eq!(outlier_candidates(&first), vec!["c".to_string()]);
+        c.second_latency_ms = Some(1400);
         let f = assess(&[healthy("a"), healthy("b"), c], false);
         assert_eq!(
             codes_for(&f, "c"),
             vec![Code::HealthAuthGated, Code::LatencyOutlier]
         );
+        let msg = &f
+            .iter()
+            .find(|x| x.code == Code::LatencyOutlier)
+            .expect("outlier")
+            .message;
+        assert!(msg.contains("1400 ms at best"), "{msg}");
+    }
+
+    #[test]
+    fn cold_first_request_then_fast_second_is_no_warning() {
+        let mut c = healthy("c");
+        c.root = slow_root(1500);
+        c.second_latency_ms = Some(12);
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert!(f.iter().all(|x| x.severity == Severity::Ok), "{f:#?}");
+        assert_eq!(
+            codes_for(&f, "c"),
+            vec![Code::HealthAuthGated, Code::NodeOk]
+        );
+    }
+
+    #[test]
+    fn one_slow_sample_without_a_second_is_no_warning() {
+        let mut c = healthy("c");
+        c.root = slow_root(1500);
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert!(!f.iter().any(|x| x.code == Code::LatencyOutlier), "{f:#?}");
+    }
+
+    #[test]
+    fn fast_nodes_get_no_second_sample() {
+        let mut c = healthy("c");
+        c.root = slow_root(900);
+        assert!(outlier_candidates(&[healthy("a"), healthy("b"), c]).is_empty());
     }
 
     #[test]

@@ -276,6 +276,7 @@ mod tests {
             models: if up { models(&["m"]) } else { refused() },
             providers: models(&[]),
             clock_offset_s: None,
+            second_latency_ms: None,
         }
     }
 

@@ -112,6 +112,12 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::CacheNotRedis, Fail, Layer::Cache, Infra, Tier::SharedInfrastructure, |_| {
         "cache.url points at something that is not Redis: check host and port".into()
     }),
+    row(Code::CacheFull, Fail, Layer::Cache, Infra, Tier::SharedInfrastructure, |_| {
+        "Redis is full with maxmemory-policy noeviction, so every AISBF cache write fails: raise maxmemory, or set maxmemory-policy volatile-lru / allkeys-lru (CONFIG SET), then check used_memory against maxmemory (redis-cli INFO memory)".into()
+    }),
+    row(Code::CacheNearFull, Warn, Layer::Cache, Infra, Tier::SharedInfrastructure, |_| {
+        "Redis is close to maxmemory with maxmemory-policy noeviction: raise maxmemory or pick an evicting policy before writes start failing (redis-cli INFO memory)".into()
+    }),
     // --- a node down ---
     row(Code::NodeUnreachable, Fail, Layer::Node, Infra, Tier::NodeDown, |n| {
         format!("On {n}: is the AISBF process running and listening on its port? (systemctl status / ss -ltnp), then curl -sS -m 5 its URL /")
@@ -157,6 +163,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::CacheNodeNotShared, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
         format!("Set {n}'s aisbf.json cache type / response_cache backend to redis like the other nodes")
     }),
+    row(Code::ResponseCacheNotShared, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
+        format!("Restart {n} once Redis is reachable from it (redis-cli -h <its redis_host> PING from {n}: at start-up without Redis it falls back to a private memory cache), and check its aisbf.json response_cache section (enabled, backend redis, same redis host, port, db and prefix as the other nodes): it does not share the response cache")
+    }),
     row(Code::AuthDisabledOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
         format!("Set auth.enabled = true in {n}'s aisbf.json like the other nodes and restart {n}: with auth off it refuses every user token")
     }),
@@ -195,6 +204,12 @@ pub static JUDGEMENTS: &[Judgement] = &[
     }),
     row(Code::NodeConfigUnreadable, Warn, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Check the aisbf_json path configured for {n}: the doctor must be able to read it")
+    }),
+    row(Code::ResponseCacheUnused, Warn, Layer::Cache, Infra, Tier::Drift, |_| {
+        "Check the nodes' aisbf.json response_cache section (enabled = true, backend redis) and their logs at start-up for \"Redis connection failed, falling back to memory cache\": no node shares cached answers".into()
+    }),
+    row(Code::CacheNodeNotConnected, Warn, Layer::Cache, Infra, Tier::Drift, |n| {
+        format!("On {n}: do aisbf.json cache and response_cache (redis_host, redis_port, redis_db) point at this Redis, and can {n} reach it (redis-cli -h HOST -p PORT PING from {n})? Then restart {n}")
     }),
     row(Code::CacheStaleResponses, Warn, Layer::Cache, Infra, Tier::Drift, |_| {
         "Keys without TTL under the response prefix never expire: flush that prefix (aisbf-doctor cache flush --prefix ...) and check response_cache.ttl".into()
@@ -266,6 +281,7 @@ pub static JUDGEMENTS: &[Judgement] = &[
     healthy(Code::CacheNodeOk),
     healthy(Code::CacheCensus),
     healthy(Code::CacheCensusIncomplete),
+    healthy(Code::ResponseCacheShared),
 ];
 
 static BY_CODE: LazyLock<HashMap<Code, usize>> = LazyLock::new(|| {

@@ -474,6 +474,15 @@ async fn real_node_with_another_redis_prefix_is_the_cache_on_that_node() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
     assert!(codes(&v, "aisbf-2").contains(&"cache_node_prefix_differs".to_string()));
+    // Its response-cache keys differ too: real nodes 1 and 3 repeat one `id`, node 2 not.
+    assert!(
+        codes(&v, "aisbf-2").contains(&"response_cache_not_shared".to_string()),
+        "{v}"
+    );
+    assert!(
+        codes(&v, "cache").contains(&"response_cache_shared".to_string()),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

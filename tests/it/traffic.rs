@@ -1,7 +1,10 @@
 //! Token, route matrix, balancer and `diagnose` end to end against fake AISBF
 //! nodes and a fake round-robin balancer on loopback.
 
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec, FakeRoute, demo, start_balancer};
+use aisbf_doctor::fake::{
+    FakeCluster, FakeNodeSpec, FakeResponseCache, FakeRoute, ResponseStore, demo, start_balancer,
+    start_node,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -321,4 +324,147 @@ async fn unknown_symptom_is_a_usage_error_with_exit_3() {
         "{}",
         run.stderr
     );
+}
+
+fn with_cache(mode: FakeResponseCache) -> impl Fn(FakeNodeSpec) -> FakeNodeSpec {
+    move |mut s| {
+        s.response_cache = mode.clone();
+        s
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_response_cache_is_seen_without_extra_requests() {
+    let cluster = FakeCluster::start(healthy3()).await.expect("start");
+    let cfg = config(&cluster, None, &routes(&[demo::ROUTE_OK]));
+    let (run, v) = run_json(&cfg, &["check", "routes"], demo::TOKEN).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(codes(&v, "cache"), vec!["response_cache_shared"]);
+    // One smoke request per node: the round trip rides on the matrix.
+    let per_node: Vec<u64> = cluster.nodes.iter().map(|n| n.requests()).collect();
+    assert_eq!(per_node, vec![1, 1, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_that_fell_back_to_a_private_response_cache_is_response_cache_not_shared() {
+    let mut specs = healthy3();
+    let third = specs.pop().expect("three specs");
+    specs.push(with_cache(FakeResponseCache::Private)(third));
+    let cluster = FakeCluster::start(specs).await.expect("start");
+    let cfg = config(
+        &cluster,
+        None,
+        &routes(&[demo::ROUTE_OK, demo::ROUTE_ROTATION]),
+    );
+    let (run, v) = run_json(&cfg, &["check", "routes"], demo::TOKEN).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&v, "aisbf-3"), vec!["response_cache_not_shared"]);
+    assert_eq!(
+        verdict(&v),
+        (
+            "cache".into(),
+            "edit_infrastructure".into(),
+            json!(["aisbf-3"])
+        )
+    );
+    assert!(
+        v["verdict"]["first_check"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Restart aisbf-3 once Redis is reachable"),
+        "{}",
+        v["verdict"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_started_apart_on_one_store_share_it_and_a_disabled_cache_does_not() {
+    let store = ResponseStore::default();
+    let mut nodes = Vec::new();
+    for (name, mode) in [
+        ("aisbf-1", FakeResponseCache::Shared(store.clone())),
+        ("aisbf-2", FakeResponseCache::Disabled),
+        ("aisbf-3", FakeResponseCache::Shared(store.clone())),
+    ] {
+        nodes.push(
+            start_node(with_cache(mode)(FakeNodeSpec::healthy(name)))
+                .await
+                .expect("node"),
+        );
+    }
+    let cluster = FakeCluster { nodes };
+    let cfg = config(&cluster, None, &routes(&[demo::ROUTE_OK]));
+    let (run, v) = run_json(&cfg, &["check", "routes"], demo::TOKEN).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(codes(&v, "aisbf-2"), vec!["response_cache_not_shared"]);
+    assert_eq!(codes(&v, "aisbf-1"), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_node_sharing_a_response_cache_is_response_cache_unused() {
+    let specs = healthy3()
+        .into_iter()
+        .map(with_cache(FakeResponseCache::Disabled))
+        .collect();
+    let cluster = FakeCluster::start(specs).await.expect("start");
+    let cfg = config(&cluster, None, &routes(&[demo::ROUTE_OK]));
+    let (run, v) = run_json(&cfg, &["check", "routes"], demo::TOKEN).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(codes(&v, "cache"), vec!["response_cache_unused"]);
+    assert_eq!(
+        verdict(&v),
+        (
+            "cache".into(),
+            "edit_infrastructure".into(),
+            json!(["cache"])
+        )
+    );
+}
+
+/// Exit code and the codes for `aisbf-3` of one run with this node 3.
+async fn run_with_slow_node(
+    slow: FakeNodeSpec,
+    args: &[&str],
+    timeout_ms: u64,
+) -> (i32, Vec<String>, u64) {
+    let mut specs: Vec<FakeNodeSpec> = healthy3()
+        .into_iter()
+        .map(with_cache(FakeResponseCache::Disabled))
+        .collect();
+    specs[2] = slow;
+    let cluster = FakeCluster::start(specs).await.expect("start");
+    let text = cluster.config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), timeout_ms);
+    let cfg = config_file(&format!("{text}{}", routes(&[demo::ROUTE_OK])));
+    let (run, v) = run_json(&cfg, args, demo::TOKEN).await;
+    (run.code, codes(&v, "aisbf-3"), cluster.nodes[2].requests())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_slow_only_on_its_first_request_is_not_a_latency_outlier() {
+    let mut cold = FakeNodeSpec::healthy("aisbf-3");
+    cold.first_delay = std::time::Duration::from_millis(1300);
+    let (code, got, requests) = run_with_slow_node(cold, &["check", "health"], 3000).await;
+    assert_eq!(code, 0, "{got:?}");
+    assert_eq!(got, vec!["node_ok"]);
+    assert_eq!(requests, 10, "a second pass of the five requests");
+
+    let mut slow = FakeNodeSpec::healthy("aisbf-3");
+    slow.delay = std::time::Duration::from_millis(1300);
+    let (code, got, _) = run_with_slow_node(slow, &["check", "health"], 3000).await;
+    assert_eq!(code, 1, "{got:?}");
+    assert!(got.contains(&"latency_outlier".to_string()), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_slow_only_on_its_first_chat_is_not_route_slow_on_node() {
+    let mut cold = with_cache(FakeResponseCache::Disabled)(FakeNodeSpec::healthy("aisbf-3"));
+    cold.first_delay = std::time::Duration::from_millis(3300);
+    let (_, got, requests) = run_with_slow_node(cold, &["check", "routes"], 8000).await;
+    assert!(!got.contains(&"route_slow_on_node".to_string()), "{got:?}");
+    assert_eq!(requests, 2, "one second timed request for the slow cell");
+
+    let mut slow = with_cache(FakeResponseCache::Disabled)(FakeNodeSpec::healthy("aisbf-3"));
+    slow.delay = std::time::Duration::from_millis(3300);
+    let (_, got, _) = run_with_slow_node(slow, &["check", "routes"], 8000).await;
+    assert!(got.contains(&"route_slow_on_node".to_string()), "{got:?}");
 }
