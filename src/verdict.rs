@@ -167,6 +167,14 @@ pub fn rule_for(code: Code) -> Rule {
         Code::DbTokenMissing => rule(L::Auth, FixCredentials, 49),
         Code::NodeTls => rule(L::Node, EditInfrastructure, 18),
         Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
+        // --- node files (issue 12) ---
+        Code::NodeDatabaseDiffers => rule(L::Database, EditInfrastructure, 18),
+        Code::NodeCacheDiffers => rule(L::Cache, EditInfrastructure, 19),
+        Code::NodeResponseCacheDiffers => rule(L::Cache, EditInfrastructure, 20),
+        Code::NodeAuthDiffers => rule(L::Auth, EditInfrastructure, 20),
+        Code::NodeRoutesStale => rule(L::Node, EditInfrastructure, 22),
+        Code::SessionSecretDiffers => rule(L::Node, EditInfrastructure, 31),
+        Code::NodeFilesOk | Code::NodeRoutesMatchDb => rule(L::None, None, 255),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -194,6 +202,9 @@ struct CrossFacts {
     token_in_db: bool,
     /// Nodes whose aisbf.json points at another database than the cluster's.
     off_db_nodes: Vec<String>,
+    /// Nodes whose user routes match the database (issue 12): when they are
+    /// the odd ones out, the others are stale, not they.
+    fresh_nodes: Vec<String>,
 }
 
 impl CrossFacts {
@@ -205,11 +216,21 @@ impl CrossFacts {
                 .filter(|f| matches!(f.code, Code::DbNodeSqlite | Code::DbNodeOtherDatabase))
                 .map(|f| f.subject.clone())
                 .collect(),
+            fresh_nodes: findings
+                .iter()
+                .filter(|f| f.code == Code::NodeRoutesMatchDb)
+                .map(|f| f.subject.clone())
+                .collect(),
         }
     }
 
     /// The rule for `f` in the light of the other probes' findings.
     fn rule(&self, f: &Finding) -> Rule {
+        if f.code == Code::ModelsDiffer && self.fresh_nodes.contains(&f.subject) {
+            // It differs from the majority because the majority is stale
+            // (`node_routes_stale` names those nodes): not a culprit.
+            return rule(Layer::None, Action::None, 255);
+        }
         let drift = matches!(
             f.code,
             Code::TokenRejectedOnNode
@@ -434,6 +455,25 @@ fn first_check(top: &Finding) -> String {
         Code::NodeRedirect => format!(
             "Point {n}'s url at the AISBF node itself, not at a proxy or login page that redirects elsewhere"
         ),
+        // --- node files (issue 12) ---
+        Code::NodeDatabaseDiffers => format!(
+            "Set {n}'s aisbf.json \"database\" (type, mysql_host, mysql_port, mysql_database) to the values the finding names, then restart {n}"
+        ),
+        Code::NodeCacheDiffers => format!(
+            "Set {n}'s aisbf.json \"cache\" (type, redis_host, redis_port, redis_db, redis_key_prefix) to the values the finding names, then restart {n}"
+        ),
+        Code::NodeResponseCacheDiffers => format!(
+            "Set {n}'s aisbf.json \"response_cache\" (enabled, backend, redis_host, redis_port, redis_db, redis_key_prefix, ttl) to the values the finding names, then restart {n}"
+        ),
+        Code::NodeAuthDiffers => format!(
+            "Set auth.enabled in {n}'s aisbf.json like the other nodes (true: tokens enforced) and restart {n}"
+        ),
+        Code::SessionSecretDiffers => format!(
+            "Copy ~/.aisbf/session_secret.key from a node of the majority to {n} (same file on every node, mode 600) and restart {n}; dashboard users log in once more"
+        ),
+        Code::NodeRoutesStale => format!(
+            "Reload on {n}: POST /dashboard/user/reload-config with the user's dashboard session (0.99.92 answers 500 \"Failed to reload configuration\" but has already dropped its cached routes), or restart {n}; then run check db again"
+        ),
         Code::ProbeNotConfigured
         | Code::NodeOk
         | Code::HealthAuthGated
@@ -449,7 +489,9 @@ fn first_check(top: &Finding) -> String {
         | Code::CachePrefixesOk
         | Code::CacheNodeOk
         | Code::CacheCensus
-        | Code::CacheCensusIncomplete => "Nothing to fix.".into(),
+        | Code::CacheCensusIncomplete
+        | Code::NodeFilesOk
+        | Code::NodeRoutesMatchDb => "Nothing to fix.".into(),
     }
 }
 
@@ -839,6 +881,83 @@ mod tests {
                 layer: Layer::Database,
                 action: Action::EditInfrastructure,
                 culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "files: database differs on one node",
+                findings: vec![db(Fail, "aisbf-2", Code::NodeDatabaseDiffers), db(Ok, "aisbf-1", Code::NodeFilesOk)],
+                layer: Layer::Database,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "files: cache differs on one node",
+                findings: vec![db(Fail, "aisbf-2", Code::NodeCacheDiffers)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "files: response cache differs on one node",
+                findings: vec![db(Fail, "aisbf-3", Code::NodeResponseCacheDiffers)],
+                layer: Layer::Cache,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-3"],
+            },
+            Row {
+                name: "files: auth differs on one node",
+                findings: vec![db(Fail, "aisbf-2", Code::NodeAuthDiffers)],
+                layer: Layer::Auth,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "files: session key differs on one node",
+                findings: vec![db(Fail, "aisbf-2", Code::SessionSecretDiffers)],
+                layer: Layer::Node,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "files: an api-breaking difference outranks the session key",
+                findings: vec![
+                    db(Fail, "aisbf-1", Code::SessionSecretDiffers),
+                    db(Fail, "aisbf-2", Code::NodeAuthDiffers),
+                ],
+                layer: Layer::Auth,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-2"],
+            },
+            Row {
+                name: "routes: stale nodes are the culprits",
+                findings: vec![
+                    db(Fail, "aisbf-1", Code::NodeRoutesStale),
+                    db(Ok, "aisbf-2", Code::NodeRoutesMatchDb),
+                ],
+                layer: Layer::Node,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-1"],
+            },
+            Row {
+                name: "cross: models differ on the only fresh node blames the stale majority",
+                findings: vec![
+                    f(Fail, "aisbf-3", Code::ModelsDiffer),
+                    db(Fail, "aisbf-1", Code::NodeRoutesStale),
+                    db(Fail, "aisbf-2", Code::NodeRoutesStale),
+                    db(Ok, "aisbf-3", Code::NodeRoutesMatchDb),
+                ],
+                layer: Layer::Node,
+                action: Action::EditInfrastructure,
+                culprits: &["aisbf-1", "aisbf-2"],
+            },
+            Row {
+                name: "cross: models differ on a node whose routes match the database is no culprit",
+                findings: vec![
+                    f(Fail, "aisbf-3", Code::ModelsDiffer),
+                    db(Ok, "aisbf-3", Code::NodeRoutesMatchDb),
+                ],
+                layer: Layer::None,
+                action: Action::None,
+                culprits: &[],
             },
             Row {
                 name: "cross: without the db facts a node rejection stays auth drift",
