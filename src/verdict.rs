@@ -169,9 +169,9 @@ pub fn rule_for(code: Code) -> Rule {
         Code::NodeRedirect => rule(L::Node, EditInfrastructure, 19),
         // --- node files (issue 12) ---
         Code::NodeDatabaseDiffers => rule(L::Database, EditInfrastructure, 18),
-        Code::NodeCacheDiffers => rule(L::Cache, EditInfrastructure, 19),
-        Code::NodeResponseCacheDiffers => rule(L::Cache, EditInfrastructure, 20),
-        Code::NodeAuthDiffers => rule(L::Auth, EditInfrastructure, 20),
+        Code::NodeCacheDiffers => rule(L::Cache, EditInfrastructure, 20),
+        Code::NodeResponseCacheDiffers => rule(L::Cache, EditInfrastructure, 21),
+        Code::NodeAuthDiffers => rule(L::Auth, EditInfrastructure, 19),
         Code::NodeRoutesStale => rule(L::Node, EditInfrastructure, 22),
         Code::SessionSecretDiffers => rule(L::Node, EditInfrastructure, 31),
         Code::NodeFilesOk | Code::NodeRoutesMatchDb => rule(L::None, None, 255),

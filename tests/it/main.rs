@@ -15,6 +15,7 @@ mod faults;
 mod flush;
 mod helpers;
 mod lease;
+mod node_files;
 mod real_cluster;
 mod secrets;
 mod store;
