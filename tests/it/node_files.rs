@@ -326,3 +326,21 @@ async fn a_stale_majority_is_blamed_and_the_only_fresh_node_is_not() {
     assert_eq!(codes(&report, "aisbf-1"), ["node_routes_match_db"], "{report:#}");
     assert_eq!(codes(&report, "aisbf-3"), ["node_routes_stale"]);
 }
+
+#[test]
+fn discord_has_a_files_command_that_runs_the_files_probe() {
+    use aisbf_doctor::discord::commands::tree;
+    use aisbf_doctor::discord::interaction::{Command, command_of_custom_id};
+    let t = tree();
+    let subs: Vec<&str> = t[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert!(subs.contains(&"files"), "{subs:?}");
+    let c = command_of_custom_id("run:files:").expect("button");
+    assert_eq!(c, Command::Files);
+    assert_eq!(c.custom_id().as_deref(), Some("run:files:"));
+    assert_eq!(c.label(), "/aisbf files");
+}
