@@ -293,7 +293,9 @@ pub fn parse_config(text: &str) -> Result<NodeConfig, String> {
                     path: string(&db.sqlite_path).unwrap_or_else(|| "~/.aisbf/aisbf.db".into()),
                 },
                 "mysql" | "mariadb" => DbTarget::Mysql {
-                    host: normal_host(&string(&db.mysql_host).unwrap_or_else(|| "localhost".into())),
+                    host: normal_host(
+                        &string(&db.mysql_host).unwrap_or_else(|| "localhost".into()),
+                    ),
                     port: port(&db.mysql_port, "database.mysql_port", 3306)?,
                     database: string(&db.mysql_database).unwrap_or_else(|| "aisbf".into()),
                 },
@@ -313,7 +315,8 @@ pub fn parse_config(text: &str) -> Result<NodeConfig, String> {
     let r = raw.response_cache.unwrap_or_default();
     let response_cache = ResponseCacheConfig {
         enabled: pydantic_bool(&r.enabled, "response_cache.enabled", true)?,
-        backend: string(&r.backend).unwrap_or_else(|| if present { "memory" } else { "redis" }.into()),
+        backend: string(&r.backend)
+            .unwrap_or_else(|| if present { "memory" } else { "redis" }.into()),
         host: normal_host(&string(&r.redis_host).unwrap_or_else(|| "localhost".into())),
         port: port(&r.redis_port, "response_cache.redis_port", 6379)?,
         db: number(&r.redis_db, "response_cache.redis_db", "a number")?.unwrap_or(0),
@@ -412,7 +415,10 @@ mod tests {
     fn whole_file_defaults_follow_aisbf() {
         let c = parse_config("{}").unwrap();
         assert_eq!(c.cache.kind, "sqlite");
-        assert_eq!((c.cache.host.as_str(), c.cache.port, c.cache.db), ("127.0.0.1", 6379, 0));
+        assert_eq!(
+            (c.cache.host.as_str(), c.cache.port, c.cache.db),
+            ("127.0.0.1", 6379, 0)
+        );
         assert!(c.response_cache.enabled);
         assert_eq!(c.response_cache.backend, "redis");
         assert_eq!(c.response_cache.ttl, 600);
@@ -434,7 +440,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.cache.kind, "redis");
-        assert_eq!((c.cache.host.as_str(), c.cache.port, c.cache.db), ("redis.lan", 6380, 2));
+        assert_eq!(
+            (c.cache.host.as_str(), c.cache.port, c.cache.db),
+            ("redis.lan", 6380, 2)
+        );
         assert_eq!(c.cache.prefix, "aisbf:prod:");
         assert!(!c.response_cache.enabled);
         assert_eq!(c.response_cache.db, 3);
@@ -451,8 +460,14 @@ mod tests {
     #[test]
     fn whole_file_errors_name_the_key_never_the_value() {
         for (text, key) in [
-            (r#"{"cache":{"redis_port":"notaport-SEKRIT"}}"#, "cache.redis_port"),
-            (r#"{"response_cache":{"enabled":"maybe-SEKRIT"}}"#, "response_cache.enabled"),
+            (
+                r#"{"cache":{"redis_port":"notaport-SEKRIT"}}"#,
+                "cache.redis_port",
+            ),
+            (
+                r#"{"response_cache":{"enabled":"maybe-SEKRIT"}}"#,
+                "response_cache.enabled",
+            ),
             (r#"{"database":"SEKRIT"}"#, "database"),
         ] {
             let e = parse_config(text).unwrap_err();

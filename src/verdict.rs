@@ -884,7 +884,10 @@ mod tests {
             },
             Row {
                 name: "files: database differs on one node",
-                findings: vec![db(Fail, "aisbf-2", Code::NodeDatabaseDiffers), db(Ok, "aisbf-1", Code::NodeFilesOk)],
+                findings: vec![
+                    db(Fail, "aisbf-2", Code::NodeDatabaseDiffers),
+                    db(Ok, "aisbf-1", Code::NodeFilesOk),
+                ],
                 layer: Layer::Database,
                 action: Action::EditInfrastructure,
                 culprits: &["aisbf-2"],

@@ -82,7 +82,10 @@ impl super::Probe for DbProbe {
                     .nodes()
                     .into_iter()
                     .map(|node| async move {
-                        (node.name.clone(), node_routes(&ctx.http, &node.url, user, token).await)
+                        (
+                            node.name.clone(),
+                            node_routes(&ctx.http, &node.url, user, token).await,
+                        )
                     })
                     .collect();
                 let on_nodes: Vec<(String, UserRoutes)> = stream::iter(requests)
@@ -382,10 +385,11 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         None => Ok(None),
         Some(u) => {
             let mut lists = Vec::with_capacity(3);
-            for (sql, table) in dialect
-                .routes
-                .iter()
-                .zip(["user_providers", "user_rotations", "user_autoselects"])
+            for (sql, table) in
+                dialect
+                    .routes
+                    .iter()
+                    .zip(["user_providers", "user_rotations", "user_autoselects"])
             {
                 let rows = within(
                     timeout,
@@ -403,7 +407,9 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
                 })
                 .and_then(|ids| {
                     if ids.len() as i64 >= MAX_ROUTES {
-                        Err(format!("{table} has {MAX_ROUTES} or more rows for the user"))
+                        Err(format!(
+                            "{table} has {MAX_ROUTES} or more rows for the user"
+                        ))
                     } else {
                         Ok(ids)
                     }
@@ -467,7 +473,11 @@ pub async fn node_routes(http: &Http, base: &url::Url, user: &str, token: &Secre
 /// Pure: each node's user routes against the database's. A node that
 /// disagrees with the database is stale even when most nodes agree with it.
 /// Nodes whose lists could not be read are left out (the health probe says why).
-pub fn route_findings(user: &str, in_db: &UserRoutes, nodes: &[(String, UserRoutes)]) -> Vec<Finding> {
+pub fn route_findings(
+    user: &str,
+    in_db: &UserRoutes,
+    nodes: &[(String, UserRoutes)],
+) -> Vec<Finding> {
     let mut stale = Vec::new();
     let mut fresh = Vec::new();
     for (node, seen) in nodes {
@@ -499,7 +509,10 @@ pub fn route_findings(user: &str, in_db: &UserRoutes, nodes: &[(String, UserRout
             parts.push(format!("missing {} (in the database)", some(missing, 8)));
         }
         if !extra.is_empty() {
-            parts.push(format!("extra {} (no longer in the database)", some(extra, 8)));
+            parts.push(format!(
+                "extra {} (no longer in the database)",
+                some(extra, 8)
+            ));
         }
         let mut message = format!(
             "{node} serves stale user routes for {user:?}: {}. AISBF caches a user's routes per process at first use and never refreshes them, so {node} does not see dashboard changes",
@@ -511,7 +524,12 @@ pub fn route_findings(user: &str, in_db: &UserRoutes, nodes: &[(String, UserRout
                 stale.len()
             ));
         }
-        out.push(finding(Severity::Fail, node, Code::NodeRoutesStale, message));
+        out.push(finding(
+            Severity::Fail,
+            node,
+            Code::NodeRoutesStale,
+            message,
+        ));
     }
     for (node, kinds) in fresh {
         out.push(finding(
@@ -1004,13 +1022,29 @@ mod tests {
         );
         assert_eq!(
             codes(&f),
-            [Code::NodeRoutesStale, Code::NodeRoutesStale, Code::NodeRoutesMatchDb]
+            [
+                Code::NodeRoutesStale,
+                Code::NodeRoutesStale,
+                Code::NodeRoutesMatchDb
+            ]
         );
         assert_eq!(f[0].subject, "aisbf-1");
         assert_eq!(f[0].severity, Severity::Fail);
-        assert!(f[0].message.contains("missing rotation new-rot"), "{}", f[0].message);
-        assert!(f[0].message.contains("extra provider old-provider"), "{}", f[0].message);
-        assert!(f[0].message.contains("not the majority"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("missing rotation new-rot"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("extra provider old-provider"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("not the majority"),
+            "{}",
+            f[0].message
+        );
         assert_eq!(f[2].subject, "aisbf-3");
     }
 
@@ -1024,7 +1058,10 @@ mod tests {
         let f = route_findings(
             "alice",
             &db,
-            &[("down".into(), UserRoutes::default()), ("half".into(), partial)],
+            &[
+                ("down".into(), UserRoutes::default()),
+                ("half".into(), partial),
+            ],
         );
         assert_eq!(codes(&f), [Code::NodeRoutesMatchDb]);
         assert_eq!(f[0].subject, "half");
@@ -1036,7 +1073,10 @@ mod tests {
         let mut o = healthy();
         o.routes = Err("user_autoselects: no such table".into());
         let f = assess(&o);
-        let q = f.iter().find(|f| f.subject == "routes").expect("routes finding");
+        let q = f
+            .iter()
+            .find(|f| f.subject == "routes")
+            .expect("routes finding");
         assert_eq!((q.code, q.severity), (Code::DbQueryFailed, Severity::Warn));
     }
 }

@@ -343,8 +343,14 @@ pub fn config_findings(diffs: &[(String, Vec<Difference>)]) -> Vec<Finding> {
                     "{node} does not share users, tokens and user routes with the other nodes"
                 ),
                 "cache" => format!("{node} does not share the general cache with the other nodes"),
-                "response_cache" if mine.iter().any(|d| d.key == "response_cache.enabled" && d.value == "false") => {
-                    format!("{node} sends every identical request upstream instead of answering from the shared response cache")
+                "response_cache"
+                    if mine
+                        .iter()
+                        .any(|d| d.key == "response_cache.enabled" && d.value == "false") =>
+                {
+                    format!(
+                        "{node} sends every identical request upstream instead of answering from the shared response cache"
+                    )
                 }
                 "response_cache" if only_ttl => {
                     format!("{node} keeps cached answers for another time than the other nodes")
@@ -436,7 +442,14 @@ pub fn compare_sessions(nodes: &[(String, SessionKey)]) -> (Vec<Finding>, Vec<St
     }
     let total: usize = groups.iter().map(|(_, m)| m.len()).sum();
     if total < 2 {
-        return (out, groups.into_iter().flat_map(|(_, m)| m).map(str::to_string).collect());
+        return (
+            out,
+            groups
+                .into_iter()
+                .flat_map(|(_, m)| m)
+                .map(str::to_string)
+                .collect(),
+        );
     }
     let majority = groups.iter().position(|(_, m)| m.len() * 2 > total);
     let mut agreeing = Vec::new();
@@ -486,7 +499,9 @@ pub fn assess(
     let (session_findings, _) = compare_sessions(sessions);
     out.extend(session_findings);
     for (node, differences) in &diffs {
-        let flagged = out.iter().any(|f| &f.subject == node && f.severity != Severity::Ok);
+        let flagged = out
+            .iter()
+            .any(|f| &f.subject == node && f.severity != Severity::Ok);
         if differences.is_empty() && !flagged {
             out.push(finding(
                 Severity::Ok,
@@ -574,14 +589,21 @@ mod tests {
             Case {
                 name: "missing keys are AISBF's defaults: no auth.enabled means auth off",
                 expected: vec![],
-                nodes: three(node(&SHARED.replace(r#""auth":{"enabled":true}"#, r#""auth":{}"#))),
-                want: vec![("aisbf-2", "auth.enabled: false here, true on aisbf-1, aisbf-3")],
+                nodes: three(node(
+                    &SHARED.replace(r#""auth":{"enabled":true}"#, r#""auth":{}"#),
+                )),
+                want: vec![(
+                    "aisbf-2",
+                    "auth.enabled: false here, true on aisbf-1, aisbf-3",
+                )],
                 clean: vec!["aisbf-1", "aisbf-3"],
             },
             Case {
                 name: "a default that equals the others' explicit value is no difference",
                 expected: vec![],
-                nodes: three(with(r#"{"cache":{"redis_port":6379,"redis_db":0,"redis_key_prefix":"aisbf:"}}"#)),
+                nodes: three(with(
+                    r#"{"cache":{"redis_port":6379,"redis_db":0,"redis_key_prefix":"aisbf:"}}"#,
+                )),
                 want: vec![],
                 clean: vec!["aisbf-1", "aisbf-2", "aisbf-3"],
             },
@@ -594,8 +616,14 @@ mod tests {
                     ("aisbf-3".into(), with(r#"{"cache":{"redis_db":1}}"#)),
                 ],
                 want: vec![
-                    ("aisbf-1", "cache.db: 1 here, 0 in the doctor's config and on aisbf-2"),
-                    ("aisbf-3", "cache.db: 1 here, 0 in the doctor's config and on aisbf-2"),
+                    (
+                        "aisbf-1",
+                        "cache.db: 1 here, 0 in the doctor's config and on aisbf-2",
+                    ),
+                    (
+                        "aisbf-3",
+                        "cache.db: 1 here, 0 in the doctor's config and on aisbf-2",
+                    ),
                 ],
                 clean: vec!["aisbf-2"],
             },
@@ -617,8 +645,14 @@ mod tests {
                     ("aisbf-2".into(), with(r#"{"response_cache":{"ttl":600}}"#)),
                 ],
                 want: vec![
-                    ("aisbf-1", "response_cache.ttl: 60 here, no majority: 600 on aisbf-2"),
-                    ("aisbf-2", "response_cache.ttl: 600 here, no majority: 60 on aisbf-1"),
+                    (
+                        "aisbf-1",
+                        "response_cache.ttl: 60 here, no majority: 600 on aisbf-2",
+                    ),
+                    (
+                        "aisbf-2",
+                        "response_cache.ttl: 600 here, no majority: 60 on aisbf-1",
+                    ),
                 ],
                 clean: vec![],
             },
@@ -629,7 +663,10 @@ mod tests {
                     r#"{"type":"mysql","mysql_host":"db","mysql_database":"aisbf"}"#,
                     r#"{"type":"sqlite"}"#,
                 ))),
-                want: vec![("aisbf-2", "database.type: sqlite here, mysql on aisbf-1, aisbf-3")],
+                want: vec![(
+                    "aisbf-2",
+                    "database.type: sqlite here, mysql on aisbf-1, aisbf-3",
+                )],
                 clean: vec!["aisbf-1", "aisbf-3"],
             },
             Case {
@@ -655,10 +692,19 @@ mod tests {
             let diffs = compare(&expected, &case.nodes);
             for (who, text) in &case.want {
                 let got = described(&diffs, who);
-                assert!(got.iter().any(|g| g == text), "{}: {who}: {got:?}", case.name);
+                assert!(
+                    got.iter().any(|g| g == text),
+                    "{}: {who}: {got:?}",
+                    case.name
+                );
             }
             for who in &case.clean {
-                assert!(described(&diffs, who).is_empty(), "{}: {who}: {:?}", case.name, described(&diffs, who));
+                assert!(
+                    described(&diffs, who).is_empty(),
+                    "{}: {who}: {:?}",
+                    case.name,
+                    described(&diffs, who)
+                );
             }
             let flagged: usize = diffs.iter().map(|(_, d)| d.len()).sum();
             assert!(flagged >= case.want.len(), "{}", case.name);
@@ -684,8 +730,16 @@ mod tests {
                 Code::NodeAuthDiffers
             ]
         );
-        assert!(f.iter().all(|f| f.subject == "aisbf-2" && f.severity == Severity::Fail));
-        assert!(f[3].message.contains("auth.enabled false on aisbf-2 while the others enforce it"), "{}", f[3].message);
+        assert!(
+            f.iter()
+                .all(|f| f.subject == "aisbf-2" && f.severity == Severity::Fail)
+        );
+        assert!(
+            f[3].message
+                .contains("auth.enabled false on aisbf-2 while the others enforce it"),
+            "{}",
+            f[3].message
+        );
         assert!(f[2].message.contains("upstream"), "{}", f[2].message);
         let ttl_only = config_findings(&compare(
             &BTreeMap::new(),
@@ -741,7 +795,11 @@ response_prefix = "aisbf:prod:response:"
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, Code::SessionSecretDiffers);
         assert_eq!(f[0].subject, "aisbf-2");
-        assert!(f[0].message.contains("differs from aisbf-1, aisbf-3"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("differs from aisbf-1, aisbf-3"),
+            "{}",
+            f[0].message
+        );
         assert!(f[0].message.contains("logged out on every other request"));
         assert!(!format!("{f:?}").contains("k-two"));
         assert_eq!(format!("{:?}", key("k-two")), "Present(Fingerprint(***))");
@@ -755,7 +813,11 @@ response_prefix = "aisbf:prod:response:"
             ("aisbf-3".into(), key("k")),
         ]);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("generates its own"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("generates its own"),
+            "{}",
+            f[0].message
+        );
         let (f, agreeing) = compare_sessions(&[
             ("aisbf-1".into(), key("a")),
             ("aisbf-2".into(), key("b")),
@@ -763,7 +825,11 @@ response_prefix = "aisbf:prod:response:"
         ]);
         assert!(agreeing.is_empty());
         assert_eq!(f.len(), 3);
-        assert!(f[0].message.contains("differs from aisbf-2, aisbf-3"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("differs from aisbf-2, aisbf-3"),
+            "{}",
+            f[0].message
+        );
         // Two missing files are two different generated keys.
         let (f, _) = compare_sessions(&[
             ("aisbf-1".into(), SessionKey::Missing),

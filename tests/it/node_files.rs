@@ -72,7 +72,10 @@ async fn check_files(cfg: &ConfigFile, env: &[(&str, &str)]) -> (Run, Value) {
 fn message<'a>(report: &'a Value, subject: &str, code: &str) -> &'a str {
     report["findings"]
         .as_array()
-        .and_then(|a| a.iter().find(|f| f["subject"] == subject && f["code"] == code))
+        .and_then(|a| {
+            a.iter()
+                .find(|f| f["subject"] == subject && f["code"] == code)
+        })
         .and_then(|f| f["message"].as_str())
         .unwrap_or_else(|| panic!("no {code} on {subject}: {report:#}"))
 }
@@ -109,7 +112,11 @@ async fn files_names_each_differing_key_and_the_odd_node() {
     );
     assert_eq!(report["verdict"]["layer"], "auth");
     assert_eq!(report["verdict"]["culprits"], json!(["aisbf-2"]));
-    for secret in ["db-pw-NEVER-shown", "redis-pw-NEVER-shown", "global-tok-NEVER-shown"] {
+    for secret in [
+        "db-pw-NEVER-shown",
+        "redis-pw-NEVER-shown",
+        "global-tok-NEVER-shown",
+    ] {
         assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
     }
 }
@@ -139,13 +146,18 @@ async fn the_doctors_config_wins_over_a_majority_of_nodes() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     let m = message(&report, "aisbf-1", "node_database_differs");
     assert!(
-        m.contains("database.name: aisbf_old here, aisbf in the doctor's config and on aisbf-2, aisbf-4"),
+        m.contains(
+            "database.name: aisbf_old here, aisbf in the doctor's config and on aisbf-2, aisbf-4"
+        ),
         "{m}"
     );
     assert_eq!(codes(&report, "aisbf-3"), ["node_database_differs"]);
     assert_eq!(codes(&report, "aisbf-2"), ["node_files_ok"]);
     let c = message(&report, "aisbf-4", "node_cache_differs");
-    assert!(c.contains("cache.db: 1 here, 0 in the doctor's config"), "{c}");
+    assert!(
+        c.contains("cache.db: 1 here, 0 in the doctor's config"),
+        "{c}"
+    );
     assert_eq!(report["verdict"]["layer"], "database");
     assert_eq!(report["verdict"]["culprits"], json!(["aisbf-1", "aisbf-3"]));
     assert!(!run.stdout.contains("dbpass-X"));
@@ -187,7 +199,12 @@ async fn session_keys_are_compared_but_never_shown() {
     assert_eq!(report["verdict"]["layer"], "node");
     assert_eq!(report["verdict"]["culprits"], json!(["aisbf-2", "aisbf-4"]));
 
-    let text = run_cli(&cfg, &["check", "files"], &[("AISBF_TOKEN", "t"), ("RUST_LOG", "trace")]).await;
+    let text = run_cli(
+        &cfg,
+        &["check", "files"],
+        &[("AISBF_TOKEN", "t"), ("RUST_LOG", "trace")],
+    )
+    .await;
     assert_eq!(text.code, 2, "{}", text.stdout);
     let mut forbidden = Vec::new();
     for key in [KEY, other, other.trim()] {
@@ -277,7 +294,12 @@ async fn a_stale_majority_is_blamed_and_the_only_fresh_node_is_not() {
     let cluster = FakeCluster::start(vec![
         stale("aisbf-1"),
         stale("aisbf-2"),
-        node("aisbf-3", &["local-ollama"], &["new-rotation"], &["chat-default"]),
+        node(
+            "aisbf-3",
+            &["local-ollama"],
+            &["new-rotation"],
+            &["chat-default"],
+        ),
     ])
     .await
     .expect("start");
@@ -323,7 +345,11 @@ async fn a_stale_majority_is_blamed_and_the_only_fresh_node_is_not() {
     db.exec("INSERT INTO user_providers (user_id, provider_id, config) VALUES (1, 'old-provider', '{}'); DELETE FROM user_rotations WHERE user_id = 1;");
     let run = run_cli(&cfg, &["check", "db", "--format", "json"], &env).await;
     let report = run.json();
-    assert_eq!(codes(&report, "aisbf-1"), ["node_routes_match_db"], "{report:#}");
+    assert_eq!(
+        codes(&report, "aisbf-1"),
+        ["node_routes_match_db"],
+        "{report:#}"
+    );
     assert_eq!(codes(&report, "aisbf-3"), ["node_routes_stale"]);
 }
 
