@@ -61,9 +61,12 @@ FAULTS = {
     "node-global-config-drift": "node 2's providers.json has an extra global provider",
     "node-mysql-pool-defect": "node 2's aisbf.json says the shared MySQL, but it runs without the _mysql_pool "
                               "workaround: it silently serves from its own ~/.aisbf/aisbf.db",
+    "node-own-session-key": "node 2 has its own session_secret.key; the others share one (dashboard "
+                            "sessions break behind a balancer)",
 }
 NODE2_FAULTS = {"node-stopped", "node-sqlite", "node-other-mysql", "node-other-redis-prefix",
-                "node-version-drift", "node-global-config-drift", "node-mysql-pool-defect"}
+                "node-version-drift", "node-global-config-drift", "node-mysql-pool-defect",
+                "node-own-session-key"}
 
 UPSTREAM_MODEL = "stub-model"
 OK_PROVIDER = "stub-ok"
@@ -609,7 +612,9 @@ def cmd_up(args):
         st["users"] = res["seeded"][0]["users"]
         save()
 
-        # 3. node homes and configs
+        # 3. node homes and configs; one dashboard session key for the cluster,
+        # copied to every node as a correct deployment does
+        session_key = secrets.token_urlsafe(32)
         ports = []
         for i in range(args.nodes):
             ports.append(dead_node_port if (fault == "node-stopped" and i == 1) else free_port())
@@ -631,6 +636,10 @@ def cmd_up(args):
             cfg = aisbf_json_for(base_cfg, port=ports[i], global_token=global_token, database=database,
                                  cache_prefix=cp, response_prefix=rp)
             (cfgdir / "aisbf.json").write_text(json.dumps(cfg, indent=2) + "\n")
+            key_file = cfgdir / "session_secret.key"
+            key_file.write_text(secrets.token_urlsafe(32) if (i == 1 and fault == "node-own-session-key")
+                                else session_key)
+            key_file.chmod(0o600)
             providers = {GLOBAL_PROVIDER: provider_cfg(GLOBAL_PROVIDER, upstream_url + "/v1", "Harness upstream")}
             if i == 1 and fault == "node-global-config-drift":
                 providers[EXTRA_GLOBAL_PROVIDER] = provider_cfg(EXTRA_GLOBAL_PROVIDER, upstream_url + "/v1",

@@ -261,6 +261,15 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
             got.contains(&"cache_node_ok".to_string()),
             "{node}: {got:?}"
         );
+        // Issue 12: whole aisbf.json and session key agree; routes match the database.
+        assert!(
+            got.contains(&"node_files_ok".to_string()),
+            "{node}: {got:?}"
+        );
+        assert!(
+            got.contains(&"node_routes_match_db".to_string()),
+            "{node}: {got:?}"
+        );
     }
 
     let cfg = without_data_layer(&full);
@@ -512,4 +521,18 @@ async fn real_global_config_drift_names_the_node() {
         )
     );
     assert_eq!(codes(&v, "aisbf-2"), vec!["global_config_differs"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_its_own_session_key_is_named_without_the_key() {
+    let c = RealCluster::up("node-own-session-key");
+    let (run, v) = c.doctor(&c.config_text(), &["check", "files"], None).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    assert_eq!(codes(&v, "aisbf-2"), ["session_secret_differs"]);
+    assert_eq!(codes(&v, "aisbf-1"), ["node_files_ok"]);
+    let home = c.state["nodes"][1]["home"].as_str().expect("home");
+    let key = std::fs::read_to_string(format!("{home}/.aisbf/session_secret.key")).expect("key");
+    assert!(!key.trim().is_empty());
+    assert!(!run.stdout.contains(key.trim()) && !run.stderr.contains(key.trim()));
 }
