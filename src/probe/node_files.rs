@@ -42,10 +42,12 @@ impl super::Probe for NodeFilesProbe {
 
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
         Box::pin(async move {
+            // Every node with a file is compared (a majority needs them all);
+            // only the nodes in scope are reported.
             let mut findings = Vec::new();
             let mut configs = Vec::new();
             let mut sessions = Vec::new();
-            for node in ctx.nodes() {
+            for node in &ctx.config.cluster.nodes {
                 let Some(path) = &node.aisbf_json else {
                     continue;
                 };
@@ -65,6 +67,8 @@ impl super::Probe for NodeFilesProbe {
                 sessions.push((node.name.clone(), SessionKey::read(&key)));
             }
             findings.extend(assess(&expected(&ctx.config), &configs, &sessions));
+            let in_scope: Vec<&str> = ctx.nodes().iter().map(|n| n.name.as_str()).collect();
+            findings.retain(|f| in_scope.contains(&f.subject.as_str()));
             findings
         })
     }

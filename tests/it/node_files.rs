@@ -112,6 +112,19 @@ async fn files_names_each_differing_key_and_the_odd_node() {
     );
     assert_eq!(report["verdict"]["layer"], "auth");
     assert_eq!(report["verdict"]["culprits"], json!(["aisbf-2"]));
+    // --node reports one node, still measured against all of them.
+    let one = run_cli(
+        &cfg,
+        &["check", "files", "--node", "aisbf-2", "--format", "json"],
+        &[("AISBF_TOKEN", "t")],
+    )
+    .await;
+    let one = one.json();
+    assert!(codes(&one, "aisbf-1").is_empty(), "{one:#}");
+    assert_eq!(
+        codes(&one, "aisbf-2"),
+        ["node_response_cache_differs", "node_auth_differs"]
+    );
     for secret in [
         "db-pw-NEVER-shown",
         "redis-pw-NEVER-shown",
