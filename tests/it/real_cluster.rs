@@ -545,9 +545,14 @@ async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() 
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(codes(&v, "aisbf-1"), ["db_node_ok", "node_routes_match_db"]);
     // A dashboard delete writes only to the database; every node keeps its cached copy.
-    let json = c.state["nodes"][0]["aisbf_json"].as_str().expect("aisbf_json");
-    let node: Value = serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json");
-    let db = node["database"]["mysql_database"].as_str().expect("db name");
+    let json = c.state["nodes"][0]["aisbf_json"]
+        .as_str()
+        .expect("aisbf_json");
+    let node: Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json");
+    let db = node["database"]["mysql_database"]
+        .as_str()
+        .expect("db name");
     let ok = Command::new("mariadb")
         .args(["-uroot", "-h127.0.0.1", db, "-e"])
         .arg("DELETE FROM user_providers WHERE provider_id = 'stub-gone'")
@@ -557,9 +562,21 @@ async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() 
     let (run, v) = c.doctor(&cfg, &["check", "db"], None).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     for n in ["aisbf-1", "aisbf-2", "aisbf-3"] {
-        assert_eq!(codes(&v, n), ["db_node_ok", "node_routes_stale"], "{n}: {v}");
+        assert_eq!(
+            codes(&v, n),
+            ["db_node_ok", "node_routes_stale"],
+            "{n}: {v}"
+        );
     }
     assert_infrastructure(&v, "node", json!(["aisbf-1", "aisbf-2", "aisbf-3"]));
-    assert!(run.stdout.contains("extra provider stub-gone"), "{}", run.stdout);
-    assert!(run.stdout.contains("3 of 3 nodes are stale"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("extra provider stub-gone"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("3 of 3 nodes are stale"),
+        "{}",
+        run.stdout
+    );
 }
