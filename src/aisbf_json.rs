@@ -1,13 +1,20 @@
-//! A node's `aisbf.json`: only the parts the data-layer probes compare.
+//! A node's `aisbf.json`: only the parts the probes compare.
 //!
-//! AISBF reads `database` (`type` sqlite or mysql, `sqlite_path`,
-//! `mysql_host`/`mysql_port`/`mysql_database`), `cache.redis_key_prefix` and
-//! `response_cache.redis_key_prefix`. Missing sections mean AISBF's defaults
-//! (SQLite in `~/.aisbf/aisbf.db`, prefixes `aisbf:` and `aisbf:response:`).
-//! Parsing takes text; only [`load`] reads the file. Passwords are never kept.
+//! AISBF 0.99.92 reads `database` (`type` sqlite or mysql, `sqlite_path`,
+//! `mysql_host`/`mysql_port`/`mysql_database`), `cache` (`type`, `redis_host`,
+//! `redis_port`, `redis_db`, `redis_key_prefix`), `response_cache` (the same
+//! Redis keys plus `enabled`, `backend`, `ttl`) and `auth.enabled`. Missing keys
+//! mean AISBF's defaults: SQLite in `~/.aisbf/aisbf.db`, cache type `sqlite`,
+//! Redis at localhost:6379 db 0, prefixes `aisbf:` and `aisbf:response:`,
+//! response cache enabled with TTL 600 s on backend `redis` when the section is
+//! absent but `memory` when it is present without `backend`, auth disabled.
+//! Parsing takes text; only [`load`] and [`load_config`] read the file.
+//! Passwords are never kept: the parser reads only the keys above and skips
+//! the others (passwords included) without copying them out of the text.
 
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
@@ -88,65 +95,252 @@ pub struct NodeData {
     pub response_prefix: String,
 }
 
-/// Parses aisbf.json text. Errors name the key and never quote values.
-pub fn parse(text: &str) -> Result<NodeData, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
-    if !v.is_object() {
-        return Err("not a JSON object".into());
+/// `cache` as AISBF uses it, its defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// `type` (default `sqlite`: a private file cache).
+    pub kind: String,
+    pub host: String,
+    pub port: u16,
+    pub db: i64,
+    pub prefix: String,
+}
+
+/// `response_cache` as AISBF uses it, its defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseCacheConfig {
+    pub enabled: bool,
+    /// `backend`: `redis` when the section is absent, `memory` when it is
+    /// present without one (AISBF's two code paths have different defaults).
+    pub backend: String,
+    pub host: String,
+    pub port: u16,
+    pub db: i64,
+    pub prefix: String,
+    pub ttl: u64,
+}
+
+/// What one node's aisbf.json says, for the whole-file comparison
+/// (`check files`). [`NodeConfig::data`] is the part the db and cache probes use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub database: DbTarget,
+    pub cache: CacheConfig,
+    pub response_cache: ResponseCacheConfig,
+    /// `auth.enabled` (default false; read with Python's truthiness, as AISBF does).
+    pub auth_enabled: bool,
+    declared_cache_type: Option<String>,
+    declared_response_backend: Option<String>,
+}
+
+impl NodeConfig {
+    /// The data-layer view the db and cache probes compare.
+    pub fn data(&self) -> NodeData {
+        NodeData {
+            database: self.database.clone(),
+            cache_type: self.declared_cache_type.clone(),
+            cache_prefix: self.cache.prefix.clone(),
+            response_backend: self.declared_response_backend.clone(),
+            response_prefix: self.response_cache.prefix.clone(),
+        }
     }
-    let database = match v.get("database") {
-        None | Some(Value::Null) => DbTarget::Sqlite {
+}
+
+/// The keys read from the file. Every other key (passwords included) is
+/// skipped by the parser without being copied out of the text.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Raw {
+    database: Option<RawDatabase>,
+    cache: Option<RawRedis>,
+    response_cache: Option<RawRedis>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawDatabase {
+    r#type: Option<Value>,
+    sqlite_path: Option<Value>,
+    mysql_host: Option<Value>,
+    mysql_port: Option<Value>,
+    mysql_database: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawRedis {
+    r#type: Option<Value>,
+    backend: Option<Value>,
+    enabled: Option<Value>,
+    ttl: Option<Value>,
+    redis_host: Option<Value>,
+    redis_port: Option<Value>,
+    redis_db: Option<Value>,
+    redis_key_prefix: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAuth {
+    enabled: Option<Value>,
+}
+
+fn string(v: &Option<Value>) -> Option<String> {
+    v.as_ref().and_then(Value::as_str).map(str::to_string)
+}
+
+fn number(v: &Option<Value>, key: &str, what: &str) -> Result<Option<i64>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(p) => p
+            .as_i64()
+            .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
+            .map(Some)
+            .ok_or_else(|| format!("key `{key}`: not {what}")),
+    }
+}
+
+fn port(v: &Option<Value>, key: &str, default: u16) -> Result<u16, String> {
+    match number(v, key, "a port number")? {
+        None => Ok(default),
+        Some(p) => u16::try_from(p).map_err(|_| format!("key `{key}`: not a port number")),
+    }
+}
+
+/// Python's truthiness, as `auth.get('enabled', False)` is read.
+fn truthy(v: &Option<Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// Pydantic's bool coercion (`response_cache.enabled`).
+fn pydantic_bool(v: &Option<Value>, key: &str, default: bool) -> Result<bool, String> {
+    match v {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(true),
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(false),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
+            "0" | "false" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(format!("key `{key}`: not a boolean")),
+        },
+        Some(_) => Err(format!("key `{key}`: not a boolean")),
+    }
+}
+
+/// Parses aisbf.json text into the data-layer view. Errors name the key and
+/// never quote values.
+pub fn parse(text: &str) -> Result<NodeData, String> {
+    parse_config(text).map(|c| c.data())
+}
+
+/// Parses aisbf.json text, AISBF's defaults filled in for missing keys.
+/// Errors name the key and never quote values.
+pub fn parse_config(text: &str) -> Result<NodeConfig, String> {
+    // serde also builds a struct from an array: only an object is aisbf.json.
+    if !text.trim_start().starts_with('{') {
+        return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Err("not a JSON object".into()),
+            Err(e) => Err(format!(
+                "not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )),
+        };
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw: Raw = match serde_path_to_error::deserialize(&mut de) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data if path == "." => "not a JSON object".into(),
+                serde_json::error::Category::Data => {
+                    format!("key `{path}`: not the type AISBF expects")
+                }
+                _ => format!(
+                    "not valid JSON (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                ),
+            });
+        }
+    };
+    if let Err(e) = de.end() {
+        return Err(format!(
+            "not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ));
+    }
+    let database = match raw.database {
+        None => DbTarget::Sqlite {
             path: "~/.aisbf/aisbf.db".into(),
         },
         Some(db) => {
-            let kind = db.get("type").and_then(Value::as_str).unwrap_or("sqlite");
+            let kind = string(&db.r#type).unwrap_or_else(|| "sqlite".into());
             match kind.to_ascii_lowercase().as_str() {
                 "sqlite" => DbTarget::Sqlite {
-                    path: db
-                        .get("sqlite_path")
-                        .and_then(Value::as_str)
-                        .unwrap_or("~/.aisbf/aisbf.db")
-                        .to_string(),
+                    path: string(&db.sqlite_path).unwrap_or_else(|| "~/.aisbf/aisbf.db".into()),
                 },
                 "mysql" | "mariadb" => DbTarget::Mysql {
                     host: normal_host(
-                        db.get("mysql_host")
-                            .and_then(Value::as_str)
-                            .unwrap_or("localhost"),
+                        &string(&db.mysql_host).unwrap_or_else(|| "localhost".into()),
                     ),
-                    port: match db.get("mysql_port") {
-                        None | Some(Value::Null) => 3306,
-                        Some(p) => p
-                            .as_u64()
-                            .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
-                            .and_then(|p| u16::try_from(p).ok())
-                            .ok_or("key `database.mysql_port`: not a port number")?,
-                    },
-                    database: db
-                        .get("mysql_database")
-                        .and_then(Value::as_str)
-                        .unwrap_or("aisbf")
-                        .to_string(),
+                    port: port(&db.mysql_port, "database.mysql_port", 3306)?,
+                    database: string(&db.mysql_database).unwrap_or_else(|| "aisbf".into()),
                 },
                 _ => return Err("key `database.type`: neither sqlite nor mysql".into()),
             }
         }
     };
-    let text_at = |section: &str, key: &str| {
-        v.get(section)
-            .and_then(|s| s.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    let c = raw.cache.unwrap_or_default();
+    let cache = CacheConfig {
+        kind: string(&c.r#type).unwrap_or_else(|| "sqlite".into()),
+        host: normal_host(&string(&c.redis_host).unwrap_or_else(|| "localhost".into())),
+        port: port(&c.redis_port, "cache.redis_port", 6379)?,
+        db: number(&c.redis_db, "cache.redis_db", "a number")?.unwrap_or(0),
+        prefix: string(&c.redis_key_prefix).unwrap_or_else(|| DEFAULT_CACHE_PREFIX.into()),
     };
-    Ok(NodeData {
+    let present = raw.response_cache.is_some();
+    let r = raw.response_cache.unwrap_or_default();
+    let response_cache = ResponseCacheConfig {
+        enabled: pydantic_bool(&r.enabled, "response_cache.enabled", true)?,
+        backend: string(&r.backend)
+            .unwrap_or_else(|| if present { "memory" } else { "redis" }.into()),
+        host: normal_host(&string(&r.redis_host).unwrap_or_else(|| "localhost".into())),
+        port: port(&r.redis_port, "response_cache.redis_port", 6379)?,
+        db: number(&r.redis_db, "response_cache.redis_db", "a number")?.unwrap_or(0),
+        prefix: string(&r.redis_key_prefix).unwrap_or_else(|| DEFAULT_RESPONSE_PREFIX.into()),
+        ttl: number(&r.ttl, "response_cache.ttl", "a number of seconds")?
+            .map(|t| u64::try_from(t).map_err(|_| "key `response_cache.ttl`: negative".to_string()))
+            .transpose()?
+            .unwrap_or(600),
+    };
+    Ok(NodeConfig {
         database,
-        cache_type: text_at("cache", "type"),
-        cache_prefix: text_at("cache", "redis_key_prefix")
-            .unwrap_or_else(|| DEFAULT_CACHE_PREFIX.into()),
-        response_backend: text_at("response_cache", "backend"),
-        response_prefix: text_at("response_cache", "redis_key_prefix")
-            .unwrap_or_else(|| DEFAULT_RESPONSE_PREFIX.into()),
+        cache,
+        response_cache,
+        auth_enabled: truthy(&raw.auth.unwrap_or_default().enabled),
+        declared_cache_type: string(&c.r#type),
+        declared_response_backend: string(&r.backend),
     })
+}
+
+/// Reads and parses a node's whole aisbf.json.
+pub fn load_config(path: &Path) -> Result<NodeConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads and parses a node's aisbf.json.
@@ -215,5 +409,71 @@ mod tests {
             })
         );
         assert_eq!(DbTarget::from_url("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn whole_file_defaults_follow_aisbf() {
+        let c = parse_config("{}").unwrap();
+        assert_eq!(c.cache.kind, "sqlite");
+        assert_eq!(
+            (c.cache.host.as_str(), c.cache.port, c.cache.db),
+            ("127.0.0.1", 6379, 0)
+        );
+        assert!(c.response_cache.enabled);
+        assert_eq!(c.response_cache.backend, "redis");
+        assert_eq!(c.response_cache.ttl, 600);
+        assert!(!c.auth_enabled);
+        // A present section without `backend` is pydantic's default: memory.
+        let c = parse_config(r#"{"response_cache":{"ttl":"30"}}"#).unwrap();
+        assert_eq!(c.response_cache.backend, "memory");
+        assert_eq!(c.response_cache.ttl, 30);
+    }
+
+    #[test]
+    fn whole_file_reads_redis_keys_and_auth_without_passwords() {
+        let c = parse_config(
+            r#"{"cache":{"type":"redis","redis_host":"Redis.Lan","redis_port":6380,"redis_db":"2",
+                "redis_password":"cachepw","redis_key_prefix":"aisbf:prod:"},
+                "response_cache":{"enabled":"false","backend":"redis","redis_db":3,"redis_password":"rpw"},
+                "auth":{"enabled":true,"tokens":["globtok"]},
+                "database":{"type":"mysql","mysql_password":"dbpw"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.cache.kind, "redis");
+        assert_eq!(
+            (c.cache.host.as_str(), c.cache.port, c.cache.db),
+            ("redis.lan", 6380, 2)
+        );
+        assert_eq!(c.cache.prefix, "aisbf:prod:");
+        assert!(!c.response_cache.enabled);
+        assert_eq!(c.response_cache.db, 3);
+        assert!(c.auth_enabled);
+        let debug = format!("{c:?}");
+        for secret in ["cachepw", "rpw", "globtok", "dbpw"] {
+            assert!(!debug.contains(secret), "{secret} kept");
+        }
+        // The projection the db and cache probes use is unchanged.
+        assert_eq!(c.data().cache_type.as_deref(), Some("redis"));
+        assert_eq!(c.data().response_backend.as_deref(), Some("redis"));
+    }
+
+    #[test]
+    fn whole_file_errors_name_the_key_never_the_value() {
+        for (text, key) in [
+            (
+                r#"{"cache":{"redis_port":"notaport-SEKRIT"}}"#,
+                "cache.redis_port",
+            ),
+            (
+                r#"{"response_cache":{"enabled":"maybe-SEKRIT"}}"#,
+                "response_cache.enabled",
+            ),
+            (r#"{"database":"SEKRIT"}"#, "database"),
+        ] {
+            let e = parse_config(text).unwrap_err();
+            assert!(e.contains(key), "{e}");
+            assert!(!e.contains("SEKRIT"), "{e}");
+        }
+        assert!(parse_config(r#"{"auth":{} } trailing"#).is_err());
     }
 }

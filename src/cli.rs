@@ -153,6 +153,8 @@ pub enum ProbeArg {
     Token,
     Routes,
     Lb,
+    /// Each node's aisbf.json and session_secret.key against the cluster and the other nodes.
+    Files,
 }
 
 impl From<ProbeArg> for ProbeKind {
@@ -164,6 +166,7 @@ impl From<ProbeArg> for ProbeKind {
             ProbeArg::Token => ProbeKind::Token,
             ProbeArg::Routes => ProbeKind::Routes,
             ProbeArg::Lb => ProbeKind::Lb,
+            ProbeArg::Files => ProbeKind::Files,
         }
     }
 }

@@ -100,6 +100,10 @@ pub struct FakeNodeSpec {
     pub models: Vec<String>,
     /// Users' provider ids, listed on /api/u/{user}/providers.
     pub user_providers: Vec<String>,
+    /// Users' rotation ids, listed on /api/u/{user}/rotations.
+    pub user_rotations: Vec<String>,
+    /// Users' autoselect ids, listed on /api/u/{user}/autoselects.
+    pub user_autoselects: Vec<String>,
     pub providers: Vec<String>,
     pub rotations: Vec<String>,
     pub autoselect: Vec<String>,
@@ -166,6 +170,8 @@ impl FakeNodeSpec {
                 "autoselect/chat-default".into(),
             ],
             user_providers: vec!["local-ollama".into(), "openai-team".into()],
+            user_rotations: vec!["support-private-rotation".into()],
+            user_autoselects: vec!["chat-default".into()],
             providers: vec!["openai".into(), "anthropic".into(), "ollama".into()],
             rotations: vec!["default-rotation".into()],
             autoselect: vec!["autoselect".into()],
@@ -184,6 +190,8 @@ impl FakeNodeSpec {
         spec.tokens.clear();
         spec.models.clear();
         spec.user_providers.clear();
+        spec.user_rotations.clear();
+        spec.user_autoselects.clear();
         spec
     }
 }
@@ -339,6 +347,8 @@ fn router(state: Arc<NodeState>) -> Router {
         .route("/api/v1/models", get(public_models))
         .route("/api/u/{user}/models", get(user_models))
         .route("/api/u/{user}/providers", get(user_providers))
+        .route("/api/u/{user}/rotations", get(user_rotations))
+        .route("/api/u/{user}/autoselects", get(user_autoselects))
         .route("/api/u/{user}/chat/completions", post(chat))
         .route("/mcp/u/{user}", get(mcp_root))
         .route("/mcp/u/{user}/", get(mcp_root))
@@ -637,6 +647,44 @@ async fn user_providers(
         })
         .collect();
     axum::Json(json!({ "providers": providers })).into_response()
+}
+
+/// `{"rotations": {"<id>": {...}}}`: only the keys matter.
+async fn user_rotations(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    user_ids(&s, &user, &headers, "rotations", &s.spec.user_rotations).await
+}
+
+/// `{"autoselects": {"<id>": {...}}}`: only the keys matter.
+async fn user_autoselects(
+    State(s): State<Arc<NodeState>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    user_ids(&s, &user, &headers, "autoselects", &s.spec.user_autoselects).await
+}
+
+async fn user_ids(
+    s: &NodeState,
+    user: &str,
+    headers: &HeaderMap,
+    key: &str,
+    ids: &[String],
+) -> Response {
+    if let Some(r) = fault(s).await {
+        return r;
+    }
+    if let Some(r) = api_access(&s.spec, headers, user) {
+        return r;
+    }
+    let map: serde_json::Map<String, Value> = ids
+        .iter()
+        .map(|id| (id.clone(), json!({"name": id, "config": {}})))
+        .collect();
+    axum::Json(json!({ key: map })).into_response()
 }
 
 /// AISBF's 404 handler rewrites every 404 detail to this.

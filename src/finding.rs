@@ -44,13 +44,17 @@ pub enum ProbeKind {
     Routes,
     /// The load balancer compared with the nodes behind it.
     Lb,
+    /// Each node's own files (aisbf.json, session_secret.key) compared with
+    /// the cluster's config and with the other nodes'.
+    Files,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 6] = [
+    pub const ALL: [ProbeKind; 7] = [
         ProbeKind::Health,
         ProbeKind::Db,
         ProbeKind::Cache,
+        ProbeKind::Files,
         ProbeKind::Token,
         ProbeKind::Routes,
         ProbeKind::Lb,
@@ -64,6 +68,7 @@ impl ProbeKind {
             ProbeKind::Token => "token",
             ProbeKind::Routes => "routes",
             ProbeKind::Lb => "lb",
+            ProbeKind::Files => "files",
         }
     }
 }
@@ -256,6 +261,28 @@ pub enum Code {
     /// No Redis client connection comes from the node's address: it does not use
     /// the shared Redis.
     CacheNodeNotConnected,
+    // --- node files (issue 12) ---
+    /// The node's aisbf.json `database` (type, host, port, name) differs from
+    /// the cluster's `[database]` or from the majority of nodes.
+    NodeDatabaseDiffers,
+    /// The node's aisbf.json `cache` (type, host, port, db, prefix) differs
+    /// from the cluster's `[cache]` or from the majority of nodes.
+    NodeCacheDiffers,
+    /// The node's aisbf.json `response_cache` (enabled, backend, host, port,
+    /// db, prefix, ttl) differs from the cluster's or the majority's.
+    NodeResponseCacheDiffers,
+    /// The node's aisbf.json `auth.enabled` differs from the other nodes'.
+    NodeAuthDiffers,
+    /// The node's aisbf.json and session key agree with the cluster and the majority.
+    NodeFilesOk,
+    /// The node's `session_secret.key` differs from the majority's (or is
+    /// missing): dashboard sessions break behind the balancer.
+    SessionSecretDiffers,
+    /// The node serves user providers, rotations or autoselects that differ
+    /// from the database's: a stale in-process copy.
+    NodeRoutesStale,
+    /// The node's user providers, rotations and autoselects match the database.
+    NodeRoutesMatchDb,
 }
 
 impl Code {

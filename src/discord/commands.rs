@@ -32,6 +32,7 @@ pub fn tree() -> Value {
             sub("routes", "Smoke-test routes (costs money; ops roles only)", vec![opt("route", "Only this configured route", true)]),
             sub("token", "Does the token work the same on every node?", vec![]),
             sub("lb", "Does the balancer spread over healthy nodes?", vec![]),
+            sub("files", "Do the nodes' aisbf.json and session keys agree?", vec![]),
             {
                 "type": 2, "name": "incident", "description": "The incident of this cluster",
                 "options": [

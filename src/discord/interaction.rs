@@ -159,6 +159,7 @@ pub enum Command {
     Routes { route: Option<String> },
     Token,
     Lb,
+    Files,
     IncidentOpen,
     IncidentClose,
     IncidentStatus,
@@ -238,6 +239,7 @@ pub fn command_of(data: &Data) -> Result<Command, CommandError> {
         },
         "token" => Command::Token,
         "lb" => Command::Lb,
+        "files" => Command::Files,
         "incident" => match o.first().map(|s| s.name.as_str()) {
             Some("open") => Command::IncidentOpen,
             Some("close") => Command::IncidentClose,
@@ -259,6 +261,7 @@ impl Command {
             Command::Routes { .. } => vec![ProbeKind::Routes],
             Command::Token => vec![ProbeKind::Token],
             Command::Lb => vec![ProbeKind::Lb],
+            Command::Files => vec![ProbeKind::Files],
             Command::IncidentOpen => crate::engine::diagnose_kinds(config, None),
             Command::IncidentClose | Command::IncidentStatus => Vec::new(),
         }
@@ -305,6 +308,7 @@ impl Command {
             Command::Routes { route: None } => "/aisbf routes".into(),
             Command::Token => "/aisbf token".into(),
             Command::Lb => "/aisbf lb".into(),
+            Command::Files => "/aisbf files".into(),
             Command::IncidentOpen => "/aisbf incident open".into(),
             Command::IncidentClose => "/aisbf incident close".into(),
             Command::IncidentStatus => "/aisbf incident status".into(),
@@ -323,6 +327,7 @@ impl Command {
             Command::Routes { route } => format!("run:routes:{}", route.as_deref().unwrap_or("")),
             Command::Token => "run:token:".into(),
             Command::Lb => "run:lb:".into(),
+            Command::Files => "run:files:".into(),
             Command::IncidentOpen | Command::IncidentClose => return None,
             Command::IncidentStatus => "run:incident-status:".into(),
         };
@@ -356,6 +361,7 @@ pub fn command_of_custom_id(id: &str) -> Result<Command, CommandError> {
         "routes" => Command::Routes { route: arg(a) },
         "token" => Command::Token,
         "lb" => Command::Lb,
+        "files" => Command::Files,
         "incident-status" => Command::IncidentStatus,
         other => return Err(CommandError::Unknown(other.to_string())),
     })

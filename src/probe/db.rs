@@ -1,23 +1,29 @@
 //! The shared database (`check db`): reachability, migration level, data sanity,
-//! and whether every node's aisbf.json points at it.
+//! whether every node's aisbf.json points at it, and whether every node still
+//! serves the user's providers, rotations and autoselects the database holds.
 //!
 //! Read-only by construction: SQLite is opened with `mode=ro`, MySQL sessions
 //! are set `READ ONLY`, and every query is a parameterised, bounded SELECT.
 //! Token values are compared inside the database (`WHERE token = ?`) and never
 //! selected. The probe first observes ([`observe`]), then a pure function
-//! ([`assess`]) turns the observation into findings.
+//! ([`assess`]) turns the observation into findings. The user's routes are
+//! then asked of every node (`GET /api/u/{user}/providers`, `/rotations`,
+//! `/autoselects`) and compared with the database by [`route_findings`]:
+//! AISBF caches them per process and never refreshes them.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt};
 use sqlx::{AnyConnection, ConnectOptions, Connection, Row};
 
 use crate::aisbf_json::{self, DbTarget, NodeData};
 use crate::config::Config;
 use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::http::{Http, Outcome};
 use crate::secret::Secret;
 
 /// The tables and columns AISBF 0.99.92 creates (see scripts/gen-aisbf-schema.py).
@@ -25,6 +31,8 @@ pub const AISBF_SCHEMA: &str = include_str!("aisbf-0.99.92.schema");
 
 /// Most columns read from the catalogue (AISBF 0.99.92 has 333).
 const MAX_COLUMNS: i64 = 5000;
+/// Most ids read per route table for one user.
+const MAX_ROUTES: i64 = 10_000;
 
 pub struct DbProbe;
 
@@ -67,6 +75,25 @@ impl super::Probe for DbProbe {
             .await;
             let mut findings = assess(&obs);
             findings.extend(compare_nodes(target.as_ref(), &node_data));
+            if let Ok(Some(in_db)) = &obs.routes {
+                let user = &ctx.config.cluster.user;
+                let token = &ctx.config.cluster.token;
+                let requests: Vec<_> = ctx
+                    .nodes()
+                    .into_iter()
+                    .map(|node| async move {
+                        (
+                            node.name.clone(),
+                            node_routes(&ctx.http, &node.url, user, token).await,
+                        )
+                    })
+                    .collect();
+                let on_nodes: Vec<(String, UserRoutes)> = stream::iter(requests)
+                    .buffered(ctx.config.cluster.concurrency)
+                    .collect()
+                    .await;
+                findings.extend(route_findings(user, in_db, &on_nodes));
+            }
             findings
         })
     }
@@ -104,6 +131,24 @@ pub struct Counts {
     pub user_rotations: i64,
 }
 
+/// A user's route ids by kind; `None` for a list that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserRoutes {
+    pub providers: Option<BTreeSet<String>>,
+    pub rotations: Option<BTreeSet<String>>,
+    pub autoselects: Option<BTreeSet<String>>,
+}
+
+impl UserRoutes {
+    fn kinds(&self) -> [(&'static str, Option<&BTreeSet<String>>); 3] {
+        [
+            ("provider", self.providers.as_ref()),
+            ("rotation", self.rotations.as_ref()),
+            ("autoselect", self.autoselects.as_ref()),
+        ]
+    }
+}
+
 /// Everything the probe saw, before any judgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbObservation {
@@ -116,6 +161,9 @@ pub struct DbObservation {
     pub user: Result<Option<UserRow>, String>,
     pub token: Result<Option<TokenRow>, String>,
     pub user_name: String,
+    /// `cluster.user`'s rows in user_providers, user_rotations and
+    /// user_autoselects (`None` when the user is not in the database).
+    pub routes: Result<Option<UserRoutes>, String>,
 }
 
 impl DbObservation {
@@ -133,6 +181,7 @@ impl DbObservation {
             user: skipped(),
             token: skipped(),
             user_name: user.to_string(),
+            routes: skipped(),
         }
     }
 }
@@ -143,6 +192,8 @@ struct Dialect {
     columns: &'static str,
     user: &'static str,
     token: &'static str,
+    /// The user's provider, rotation and autoselect ids (`user_id = ?`, `LIMIT ?`).
+    routes: [&'static str; 3],
 }
 
 const MYSQL: Dialect = Dialect {
@@ -152,6 +203,11 @@ const MYSQL: Dialect = Dialect {
     user: "SELECT CAST(id AS SIGNED), CAST(is_active AS SIGNED) FROM users WHERE username = ? LIMIT 1",
     token: "SELECT CAST(user_id AS SIGNED), CAST(is_active AS SIGNED), CAST(scope AS CHAR) \
             FROM user_api_tokens WHERE token = ? ORDER BY 2 DESC, (user_id = ?) DESC LIMIT 1",
+    routes: [
+        "SELECT CAST(provider_id AS CHAR) FROM user_providers WHERE user_id = ? ORDER BY 1 LIMIT ?",
+        "SELECT CAST(rotation_id AS CHAR) FROM user_rotations WHERE user_id = ? ORDER BY 1 LIMIT ?",
+        "SELECT CAST(autoselect_id AS CHAR) FROM user_autoselects WHERE user_id = ? ORDER BY 1 LIMIT ?",
+    ],
 };
 
 const SQLITE: Dialect = Dialect {
@@ -161,6 +217,11 @@ const SQLITE: Dialect = Dialect {
     user: "SELECT CAST(id AS INTEGER), CAST(is_active AS INTEGER) FROM users WHERE username = ? LIMIT 1",
     token: "SELECT CAST(user_id AS INTEGER), CAST(is_active AS INTEGER), CAST(scope AS TEXT) \
             FROM user_api_tokens WHERE token = ? ORDER BY 2 DESC, (user_id = ?) DESC LIMIT 1",
+    routes: [
+        "SELECT CAST(provider_id AS TEXT) FROM user_providers WHERE user_id = ? ORDER BY 1 LIMIT ?",
+        "SELECT CAST(rotation_id AS TEXT) FROM user_rotations WHERE user_id = ? ORDER BY 1 LIMIT ?",
+        "SELECT CAST(autoselect_id AS TEXT) FROM user_autoselects WHERE user_id = ? ORDER BY 1 LIMIT ?",
+    ],
 };
 
 const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM users), \
@@ -320,6 +381,54 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         })
         .transpose()
     });
+    let routes = match user_row.as_ref().ok().and_then(|u| u.as_ref()) {
+        None => Ok(None),
+        Some(u) => {
+            let mut lists = Vec::with_capacity(3);
+            for (sql, table) in
+                dialect
+                    .routes
+                    .iter()
+                    .zip(["user_providers", "user_rotations", "user_autoselects"])
+            {
+                let rows = within(
+                    timeout,
+                    sqlx::query(sql)
+                        .bind(u.id)
+                        .bind(MAX_ROUTES)
+                        .fetch_all(&mut con),
+                )
+                .await
+                .and_then(|rows| {
+                    rows.iter()
+                        .map(|r| r.try_get::<String, _>(0))
+                        .collect::<Result<BTreeSet<_>, sqlx::Error>>()
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|ids| {
+                    if ids.len() as i64 >= MAX_ROUTES {
+                        Err(format!(
+                            "{table} has {MAX_ROUTES} or more rows for the user"
+                        ))
+                    } else {
+                        Ok(ids)
+                    }
+                })
+                .map_err(|e| format!("{table}: {e}"));
+                lists.push(rows);
+            }
+            let mut lists = lists.into_iter();
+            let mut next = || lists.next().unwrap_or_else(|| Err("not read".into()));
+            match (next(), next(), next()) {
+                (Ok(p), Ok(r), Ok(a)) => Ok(Some(UserRoutes {
+                    providers: Some(p),
+                    rotations: Some(r),
+                    autoselects: Some(a),
+                })),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+            }
+        }
+    };
     let _ = tokio::time::timeout(timeout, con.close()).await;
     DbObservation {
         backend,
@@ -331,7 +440,109 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         user: user_row,
         token: token_row,
         user_name: user.to_string(),
+        routes,
     }
+}
+
+/// The ids under `key` of a 200 JSON answer (`{"providers":{"<id>":{...}}}`).
+fn route_ids(outcome: &Outcome, key: &str) -> Option<BTreeSet<String>> {
+    let answer = outcome.as_ref().ok()?;
+    if answer.status != 200 {
+        return None;
+    }
+    let ids = answer.body.json()?.get(key)?.as_object()?;
+    Some(ids.keys().cloned().collect())
+}
+
+/// One node's lists of the user's routes, asked with the user token.
+pub async fn node_routes(http: &Http, base: &url::Url, user: &str, token: &Secret) -> UserRoutes {
+    let url = |kind: &str| super::health::join(base, &format!("/api/u/{user}/{kind}"));
+    let (p, r, a) = (url("providers"), url("rotations"), url("autoselects"));
+    let (p, r, a) = tokio::join!(
+        http.get(&p, Some(token)),
+        http.get(&r, Some(token)),
+        http.get(&a, Some(token)),
+    );
+    UserRoutes {
+        providers: route_ids(&p, "providers"),
+        rotations: route_ids(&r, "rotations"),
+        autoselects: route_ids(&a, "autoselects"),
+    }
+}
+
+/// Pure: each node's user routes against the database's. A node that
+/// disagrees with the database is stale even when most nodes agree with it.
+/// Nodes whose lists could not be read are left out (the health probe says why).
+pub fn route_findings(
+    user: &str,
+    in_db: &UserRoutes,
+    nodes: &[(String, UserRoutes)],
+) -> Vec<Finding> {
+    let mut stale = Vec::new();
+    let mut fresh = Vec::new();
+    for (node, seen) in nodes {
+        let mut missing = Vec::new();
+        let mut extra = Vec::new();
+        let mut compared = Vec::new();
+        for ((kind, db_ids), (_, node_ids)) in in_db.kinds().into_iter().zip(seen.kinds()) {
+            let (Some(db_ids), Some(node_ids)) = (db_ids, node_ids) else {
+                continue;
+            };
+            compared.push(format!("{kind}s ({})", db_ids.len()));
+            missing.extend(db_ids.difference(node_ids).map(|id| format!("{kind} {id}")));
+            extra.extend(node_ids.difference(db_ids).map(|id| format!("{kind} {id}")));
+        }
+        if compared.is_empty() {
+            continue;
+        }
+        if missing.is_empty() && extra.is_empty() {
+            fresh.push((node, compared));
+        } else {
+            stale.push((node, missing, extra));
+        }
+    }
+    let compared = stale.len() + fresh.len();
+    let mut out = Vec::new();
+    for (node, missing, extra) in &stale {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing {} (in the database)", some(missing, 8)));
+        }
+        if !extra.is_empty() {
+            parts.push(format!(
+                "extra {} (no longer in the database)",
+                some(extra, 8)
+            ));
+        }
+        let mut message = format!(
+            "{node} serves stale user routes for {user:?}: {}. AISBF caches a user's routes per process at first use and never refreshes them, so {node} does not see dashboard changes",
+            parts.join("; ")
+        );
+        if stale.len() * 2 >= compared && compared > 1 {
+            message.push_str(&format!(
+                " ({} of {compared} nodes are stale: the database is the truth, not the majority)",
+                stale.len()
+            ));
+        }
+        out.push(finding(
+            Severity::Fail,
+            node,
+            Code::NodeRoutesStale,
+            message,
+        ));
+    }
+    for (node, kinds) in fresh {
+        out.push(finding(
+            Severity::Ok,
+            node,
+            Code::NodeRoutesMatchDb,
+            format!(
+                "{node}'s user routes for {user:?} match the database: {}",
+                kinds.join(", ")
+            ),
+        ));
+    }
+    out
 }
 
 /// The expected `(table, column)` set from the embedded schema file.
@@ -523,6 +734,16 @@ pub fn assess(obs: &DbObservation) -> Vec<Finding> {
         Ok(Some(t)) if t.scope.trim().eq_ignore_ascii_case("mcp") => out.push(finding(Severity::Fail, "token", Code::DbTokenNoApiScope, format!("the configured token of {user:?} is active but its scope is mcp only: AISBF refuses it on /api/u/... (\"This token does not have API access.\")"))),
         Ok(Some(t)) => out.push(finding(Severity::Ok, "token", Code::DbTokenActive, format!("the configured token exists in the shared database, active, for {user:?}, scope {}", t.scope))),
     }
+    if let Err(e) = &obs.routes
+        && obs.user.as_ref().is_ok_and(|u| u.is_some())
+    {
+        out.push(finding(
+            Severity::Warn,
+            "routes",
+            Code::DbQueryFailed,
+            format!("cannot read {user:?}'s providers, rotations and autoselects, so the nodes' routes are not compared with the database: {e}"),
+        ));
+    }
     out
 }
 
@@ -629,6 +850,7 @@ mod tests {
                 scope: "both".into(),
             })),
             user_name: "alice".into(),
+            routes: Ok(None),
         }
     }
 
@@ -790,5 +1012,87 @@ mod tests {
             connect_url("mariadb://u@h/d"),
             ("mysql", "mysql://u@h/d".to_string())
         );
+    }
+
+    fn routes(p: &[&str], r: &[&str], a: &[&str]) -> UserRoutes {
+        let set = |x: &[&str]| Some(x.iter().map(|s| s.to_string()).collect());
+        UserRoutes {
+            providers: set(p),
+            rotations: set(r),
+            autoselects: set(a),
+        }
+    }
+
+    #[test]
+    fn a_stale_majority_is_stale_and_the_fresh_node_matches() {
+        let db = routes(&["local-ollama"], &["new-rot"], &["chat-default"]);
+        let stale = routes(&["local-ollama", "old-provider"], &[], &["chat-default"]);
+        let f = route_findings(
+            "alice",
+            &db,
+            &[
+                ("aisbf-1".into(), stale.clone()),
+                ("aisbf-2".into(), stale),
+                ("aisbf-3".into(), db.clone()),
+            ],
+        );
+        assert_eq!(
+            codes(&f),
+            [
+                Code::NodeRoutesStale,
+                Code::NodeRoutesStale,
+                Code::NodeRoutesMatchDb
+            ]
+        );
+        assert_eq!(f[0].subject, "aisbf-1");
+        assert_eq!(f[0].severity, Severity::Fail);
+        assert!(
+            f[0].message.contains("missing rotation new-rot"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("extra provider old-provider"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].message.contains("not the majority"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[2].subject, "aisbf-3");
+    }
+
+    #[test]
+    fn unreadable_node_lists_are_not_compared() {
+        let db = routes(&["p"], &[], &[]);
+        let partial = UserRoutes {
+            providers: Some(["p".to_string()].into()),
+            ..UserRoutes::default()
+        };
+        let f = route_findings(
+            "alice",
+            &db,
+            &[
+                ("down".into(), UserRoutes::default()),
+                ("half".into(), partial),
+            ],
+        );
+        assert_eq!(codes(&f), [Code::NodeRoutesMatchDb]);
+        assert_eq!(f[0].subject, "half");
+        assert!(f[0].message.contains("providers (1)"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_failed_route_query_is_a_warning_on_routes() {
+        let mut o = healthy();
+        o.routes = Err("user_autoselects: no such table".into());
+        let f = assess(&o);
+        let q = f
+            .iter()
+            .find(|f| f.subject == "routes")
+            .expect("routes finding");
+        assert_eq!((q.code, q.severity), (Code::DbQueryFailed, Severity::Warn));
     }
 }

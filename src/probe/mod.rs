@@ -14,6 +14,7 @@ pub mod cache;
 pub mod db;
 pub mod health;
 pub mod lb;
+pub mod node_files;
 pub mod routes;
 pub mod token;
 
@@ -37,5 +38,6 @@ pub fn for_kind(kind: ProbeKind) -> Box<dyn Probe> {
         ProbeKind::Lb => Box::new(lb::LbProbe),
         ProbeKind::Db => Box::new(db::DbProbe),
         ProbeKind::Cache => Box::new(cache::CacheProbe),
+        ProbeKind::Files => Box::new(node_files::NodeFilesProbe),
     }
 }

@@ -39,6 +39,12 @@ pub struct CrossRule {
 /// The rules, in order.
 pub static CROSS_RULES: &[CrossRule] = &[
     CrossRule {
+        name: "the node's routes match the database: the odd one out is the fresh one",
+        applies_to: &[Code::ModelsDiffer],
+        when: When::SameSubject(&[Code::NodeRoutesMatchDb]),
+        becomes: Becomes::NotACulprit,
+    },
+    CrossRule {
         name: "the node's own aisbf.json points at another database",
         applies_to: &[
             Code::TokenRejectedOnNode,

@@ -154,6 +154,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::DbNodeOtherDatabase, Fail, Layer::Database, Infra, Tier::Drift, |n| {
         format!("Point {n}'s aisbf.json \"database\" at the same MySQL host, port and database as the other nodes, then restart {n}")
     }),
+    row(Code::NodeDatabaseDiffers, Fail, Layer::Database, Infra, Tier::Drift, |n| {
+        format!("Set {n}'s aisbf.json \"database\" (type, mysql_host, mysql_port, mysql_database) to the values the finding names, then restart {n}")
+    }),
     row(Code::CachePrefixOverlap, Fail, Layer::Cache, Infra, Tier::Drift, |_| {
         "Give each environment its own prefix that is not a prefix of another's (aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix); AISBF's cache clear runs KEYS prefix* and would delete the other environment's keys".into()
     }),
@@ -163,11 +166,20 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::CacheNodeNotShared, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
         format!("Set {n}'s aisbf.json cache type / response_cache backend to redis like the other nodes")
     }),
+    row(Code::NodeCacheDiffers, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
+        format!("Set {n}'s aisbf.json \"cache\" (type, redis_host, redis_port, redis_db, redis_key_prefix) to the values the finding names, then restart {n}")
+    }),
+    row(Code::NodeResponseCacheDiffers, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
+        format!("Set {n}'s aisbf.json \"response_cache\" (enabled, backend, redis_host, redis_port, redis_db, redis_key_prefix, ttl) to the values the finding names, then restart {n}")
+    }),
     row(Code::ResponseCacheNotShared, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
         format!("Restart {n} once Redis is reachable from it (redis-cli -h <its redis_host> PING from {n}: at start-up without Redis it falls back to a private memory cache), and check its aisbf.json response_cache section (enabled, backend redis, same redis host, port, db and prefix as the other nodes): it does not share the response cache")
     }),
     row(Code::AuthDisabledOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
         format!("Set auth.enabled = true in {n}'s aisbf.json like the other nodes and restart {n}: with auth off it refuses every user token")
+    }),
+    row(Code::NodeAuthDiffers, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
+        format!("Set auth.enabled in {n}'s aisbf.json like the other nodes (true: tokens enforced) and restart {n}")
     }),
     row(Code::TokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
         format!("Compare {n}'s aisbf.json \"database\" and \"auth\" sections with a node that accepts the token: is it on the shared MySQL, or on its own SQLite?")
@@ -175,11 +187,17 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::GlobalTokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
         format!("Compare {n}'s aisbf.json \"auth\" tokens with a node that accepts the global token")
     }),
+    row(Code::NodeRoutesStale, Fail, Layer::Node, Infra, Tier::Drift, |n| {
+        format!("Reload on {n}: POST /dashboard/user/reload-config with the user's dashboard session (0.99.92 answers 500 \"Failed to reload configuration\" but has already dropped its cached routes), or restart {n}; then run check db again")
+    }),
     row(Code::ModelsDiffer, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Compare {n}'s aisbf.json \"database\" section with the other nodes, then POST /dashboard/user/reload-config on {n}")
     }),
     row(Code::GlobalConfigDiffers, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Diff {n}'s providers.json, rotations.json and autoselect.json against another node's: global config lives in each node's own files")
+    }),
+    row(Code::SessionSecretDiffers, Fail, Layer::Node, Infra, Tier::Drift, |n| {
+        format!("Copy ~/.aisbf/session_secret.key from a node of the majority to {n} (same file on every node, mode 600) and restart {n}; dashboard users log in once more")
     }),
     row(Code::RouteFailsOnNode, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Compare {n} with a node where the routes work: its database (user providers come from it), its provider network access, and its logs")
@@ -282,6 +300,8 @@ pub static JUDGEMENTS: &[Judgement] = &[
     healthy(Code::CacheCensus),
     healthy(Code::CacheCensusIncomplete),
     healthy(Code::ResponseCacheShared),
+    healthy(Code::NodeFilesOk),
+    healthy(Code::NodeRoutesMatchDb),
 ];
 
 static BY_CODE: LazyLock<HashMap<Code, usize>> = LazyLock::new(|| {

@@ -267,6 +267,15 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
             got.contains(&"cache_node_ok".to_string()),
             "{node}: {got:?}"
         );
+        // Issue 12: whole aisbf.json and session key agree; routes match the database.
+        assert!(
+            got.contains(&"node_files_ok".to_string()),
+            "{node}: {got:?}"
+        );
+        assert!(
+            got.contains(&"node_routes_match_db".to_string()),
+            "{node}: {got:?}"
+        );
     }
 
     let cfg = without_data_layer(&full);
@@ -684,4 +693,61 @@ async fn real_node_whose_clock_runs_five_minutes_ahead_is_named() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_infrastructure(&v, "node", json!(["aisbf-2"]));
     assert_eq!(codes(&v, "aisbf-2"), ["clock_skew"]);
+}
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_its_own_session_key_is_named_without_the_key() {
+    let c = RealCluster::up("node-session-secret-differs");
+    let (run, v) = c.doctor(&c.config_text(), &["check", "files"], None).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    assert_eq!(codes(&v, "aisbf-2"), ["session_secret_differs"]);
+    assert_eq!(codes(&v, "aisbf-1"), ["node_files_ok"]);
+    let home = c.state["nodes"][1]["home"].as_str().expect("home");
+    let key = std::fs::read_to_string(format!("{home}/.aisbf/session_secret.key")).expect("key");
+    assert!(!key.trim().is_empty());
+    assert!(!run.stdout.contains(key.trim()) && !run.stderr.contains(key.trim()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() {
+    let c = RealCluster::up("none");
+    let cfg = c.config_text();
+    let (run, v) = c.doctor(&cfg, &["check", "db"], None).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(codes(&v, "aisbf-1"), ["db_node_ok", "node_routes_match_db"]);
+    // A dashboard delete writes only to the database; every node keeps its cached copy.
+    let json = c.state["nodes"][0]["aisbf_json"]
+        .as_str()
+        .expect("aisbf_json");
+    let node: Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json");
+    let db = node["database"]["mysql_database"]
+        .as_str()
+        .expect("db name");
+    let ok = Command::new("mariadb")
+        .args(["-uroot", "-h127.0.0.1", db, "-e"])
+        .arg("DELETE FROM user_providers WHERE provider_id = 'stub-gone'")
+        .status()
+        .expect("mariadb");
+    assert!(ok.success());
+    let (run, v) = c.doctor(&cfg, &["check", "db"], None).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    for n in ["aisbf-1", "aisbf-2", "aisbf-3"] {
+        assert_eq!(
+            codes(&v, n),
+            ["db_node_ok", "node_routes_stale"],
+            "{n}: {v}"
+        );
+    }
+    assert_infrastructure(&v, "node", json!(["aisbf-1", "aisbf-2", "aisbf-3"]));
+    assert!(
+        run.stdout.contains("extra provider stub-gone"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("3 of 3 nodes are stale"),
+        "{}",
+        run.stdout
+    );
 }
