@@ -157,6 +157,18 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::NodeDatabaseDiffers, Fail, Layer::Database, Infra, Tier::Drift, |n| {
         format!("Set {n}'s aisbf.json \"database\" (type, mysql_host, mysql_port, mysql_database) to the values the finding names, then restart {n}")
     }),
+    row(Code::AuthDisabledOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
+        format!("Set auth.enabled = true in {n}'s aisbf.json like the other nodes and restart {n}: with auth off it refuses every user token")
+    }),
+    row(Code::NodeAuthDiffers, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
+        format!("Set auth.enabled in {n}'s aisbf.json like the other nodes (true: tokens enforced) and restart {n}")
+    }),
+    row(Code::TokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
+        format!("Compare {n}'s aisbf.json \"database\" and \"auth\" sections with a node that accepts the token: is it on the shared MySQL, or on its own SQLite?")
+    }),
+    row(Code::GlobalTokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
+        format!("Compare {n}'s aisbf.json \"auth\" tokens with a node that accepts the global token")
+    }),
     row(Code::CachePrefixOverlap, Fail, Layer::Cache, Infra, Tier::Drift, |_| {
         "Give each environment its own prefix that is not a prefix of another's (aisbf.json cache.redis_key_prefix and response_cache.redis_key_prefix); AISBF's cache clear runs KEYS prefix* and would delete the other environment's keys".into()
     }),
@@ -174,18 +186,6 @@ pub static JUDGEMENTS: &[Judgement] = &[
     }),
     row(Code::ResponseCacheNotShared, Fail, Layer::Cache, Infra, Tier::Drift, |n| {
         format!("Restart {n} once Redis is reachable from it (redis-cli -h <its redis_host> PING from {n}: at start-up without Redis it falls back to a private memory cache), and check its aisbf.json response_cache section (enabled, backend redis, same redis host, port, db and prefix as the other nodes): it does not share the response cache")
-    }),
-    row(Code::AuthDisabledOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
-        format!("Set auth.enabled = true in {n}'s aisbf.json like the other nodes and restart {n}: with auth off it refuses every user token")
-    }),
-    row(Code::NodeAuthDiffers, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
-        format!("Set auth.enabled in {n}'s aisbf.json like the other nodes (true: tokens enforced) and restart {n}")
-    }),
-    row(Code::TokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
-        format!("Compare {n}'s aisbf.json \"database\" and \"auth\" sections with a node that accepts the token: is it on the shared MySQL, or on its own SQLite?")
-    }),
-    row(Code::GlobalTokenRejectedOnNode, Fail, Layer::Auth, Infra, Tier::Drift, |n| {
-        format!("Compare {n}'s aisbf.json \"auth\" tokens with a node that accepts the global token")
     }),
     row(Code::NodeRoutesStale, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Reload on {n}: POST /dashboard/user/reload-config with the user's dashboard session (0.99.92 answers 500 \"Failed to reload configuration\" but has already dropped its cached routes), or restart {n}; then run check db again")
