@@ -225,6 +225,22 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
         {
             findings.push(server_error(&o.name, "/api/version", a));
         }
+        // A 200 is only an answer when it has the shape AISBF gives: an HTML
+        // page, `{}` or invalid UTF-8 is not "up".
+        for (path, outcome, shape) in [
+            ("/health", Some(&o.health), Shape::Status),
+            ("/api/version", o.version.as_ref(), Shape::Version),
+            ("/api/u/{user}/models", Some(&o.models), Shape::ModelList),
+            (
+                "/api/u/{user}/providers",
+                Some(&o.providers),
+                Shape::Providers,
+            ),
+        ] {
+            if let Some(f) = outcome.and_then(|oc| bad_shape(&o.name, path, oc, shape)) {
+                findings.push(f);
+            }
+        }
     }
 
     compare_global_config(&answering, &mut findings);
@@ -352,6 +368,65 @@ fn server_error(node: &str, path: &str, a: &Answer) -> Finding {
         Code::NodeServerError,
         format!("GET {path} answered {}: {reason}", a.status),
     )
+}
+
+/// What a 200 from an AISBF endpoint looks like.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Shape {
+    /// `{"status": "ok"}` (`/health`).
+    Status,
+    /// `{"version": "0.99.92"}` (`/api/version`).
+    Version,
+    /// `{"object": "list", "data": [...]}` (models lists).
+    ModelList,
+    /// `{"providers": {...}}` (`/api/u/{user}/providers`).
+    Providers,
+}
+
+impl Shape {
+    fn fits(self, a: &Answer) -> bool {
+        let Some(v) = a.body.json() else {
+            return false;
+        };
+        match self {
+            Shape::Status => v.get("status").is_some_and(serde_json::Value::is_string),
+            Shape::Version => v.get("version").is_some_and(serde_json::Value::is_string),
+            Shape::ModelList => v.get("data").is_some_and(serde_json::Value::is_array),
+            Shape::Providers => v.get("providers").is_some_and(serde_json::Value::is_object),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Shape::Status => "{\"status\": ...}",
+            Shape::Version => "{\"version\": ...}",
+            Shape::ModelList => "a models list {\"data\": [...]}",
+            Shape::Providers => "{\"providers\": {...}}",
+        }
+    }
+}
+
+/// `node_bad_answer` for a 200 that is not the shape AISBF gives.
+pub(crate) fn bad_shape(
+    node: &str,
+    path: &str,
+    outcome: &Outcome,
+    shape: Shape,
+) -> Option<Finding> {
+    let a = outcome.as_ref().ok().filter(|a| a.status == 200)?;
+    (!shape.fits(a)).then(|| {
+        Finding::new(
+            ProbeKind::Health,
+            Severity::Fail,
+            node,
+            Code::NodeBadAnswer,
+            format!(
+                "GET {path} answered 200 with {}, not {} as AISBF answers",
+                a.body.describe(),
+                shape.expected()
+            ),
+        )
+    })
 }
 
 /// The finding for a request that got no usable answer (no answer, or 5xx).

@@ -125,7 +125,7 @@ enum ApiAnswer {
 
 fn api_answer(o: &TokenObservation) -> ApiAnswer {
     let models = match &o.models {
-        Ok(a) if a.status == 200 => ApiAnswer::Accepted,
+        Ok(a) if a.status == 200 && health::model_ids(a).is_some() => ApiAnswer::Accepted,
         Ok(a) => Refusal::of(a).map_or(ApiAnswer::Unknown, ApiAnswer::Refused),
         Err(_) => ApiAnswer::Unknown,
     };
@@ -166,7 +166,16 @@ pub fn assess(obs: &[TokenObservation], symptom: Option<Symptom>) -> Vec<Finding
     for (o, a) in &nodes {
         if *a == ApiAnswer::Unknown
             && let Some(mut f) =
-                health::request_failure(&o.target, "/api/u/{user}/models", &o.models)
+                health::request_failure(&o.target, "/api/u/{user}/models", &o.models).or_else(
+                    || {
+                        health::bad_shape(
+                            &o.target,
+                            "/api/u/{user}/models",
+                            &o.models,
+                            health::Shape::ModelList,
+                        )
+                    },
+                )
         {
             f.probe = ProbeKind::Token;
             findings.push(f);

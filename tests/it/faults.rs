@@ -559,3 +559,80 @@ async fn full_redis_makes_the_lease_fail_with_the_oom_error() {
         .expect_err("a full Redis refuses the lease");
     assert!(e.to_string().contains("OOM"), "{e}");
 }
+
+/// A node that answers like `upstream` except on `/api/u/alice/models`, where it
+/// answers 200 with `body`: a proxy or a broken deployment in front of a node.
+async fn node_with_odd_models(upstream: std::net::SocketAddr, body: &'static [u8]) -> String {
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let client = client.clone();
+        async move {
+            if req.uri().path() == "/api/u/alice/models" {
+                return (axum::http::StatusCode::OK, body.to_vec()).into_response();
+            }
+            let url = format!("http://{upstream}{}", req.uri());
+            let mut out = client.get(url);
+            if let Some(auth) = req.headers().get("authorization") {
+                out = out.header("authorization", auth.clone());
+            }
+            match out.send().await {
+                Ok(r) => {
+                    let status = axum::http::StatusCode::from_u16(r.status().as_u16())
+                        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    (
+                        status,
+                        [("content-type", "application/json")],
+                        bytes.to_vec(),
+                    )
+                        .into_response()
+                }
+                Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+    });
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(l, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_answering_200_with_something_that_is_not_a_models_list_is_a_bad_answer_not_ok() {
+    for (label, body) in [
+        ("html", &b"<html><body>Welcome to nginx</body></html>"[..]),
+        ("empty object", &b"{}"[..]),
+        ("invalid utf-8", &b"\xff\xfe\x00garbage"[..]),
+    ] {
+        let backend = FakeCluster::start(vec![FakeNodeSpec::healthy("b1")])
+            .await
+            .expect("start");
+        let odd = node_with_odd_models(backend.nodes[0].addr, body).await;
+        for args in [["check", "health"], ["check", "token"]] {
+            let cluster = FakeCluster::start(vec![FakeNodeSpec::healthy("aisbf-1")])
+                .await
+                .expect("start");
+            let cfg = config_file(&format!(
+                "{}{}",
+                cluster.config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), 3000),
+                node("odd", &odd)
+            ));
+            let mut all = args.to_vec();
+            all.extend(["--format", "json"]);
+            let run = run_cli(&cfg, &all, &demo_env()).await;
+            let report = run.json();
+            assert_eq!(run.code, 2, "{label} {args:?}: {report}");
+            assert!(
+                codes(&report, "odd").contains(&"node_bad_answer".to_string()),
+                "{label} {args:?}: {report}"
+            );
+            assert_eq!(
+                report["verdict"]["culprits"],
+                serde_json::json!(["odd"]),
+                "{label}"
+            );
+        }
+    }
+}

@@ -553,6 +553,25 @@ async fn real_refusal_every_node_gives_is_credentials_whichever_probes_ran() {
     let c = RealCluster::up_with("none", &["--balancer"]);
     let cfg = without_data_layer(&c.config_text());
     assert!(cfg.contains("balancer = "), "{cfg}");
+    // A token read from a file with its newline is refused before any probe
+    // (the same cluster: it costs no second start-up).
+    {
+        let token = format!("{}\n", c.secret("AISBF_TOKEN"));
+        let cfg = config_file(&without_data_layer(&c.config_text()));
+        let mut env = c.env();
+        env.retain(|(k, _)| k != "AISBF_TOKEN");
+        env.push(("AISBF_TOKEN".into(), token));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let run = run_cli(&cfg, &["check", "health"], &env).await;
+        assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("key `cluster.token`: ends with a newline: strip it"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("node_unreachable"), "{}", run.stdout);
+    }
     for var in ["AISBF_MCP_TOKEN", "AISBF_BOB_TOKEN", "AISBF_GLOBAL_TOKEN"] {
         for args in PROBE_SUBSETS {
             let (run, v) = c.doctor(&cfg, args, Some(&c.secret(var))).await;
@@ -575,26 +594,6 @@ async fn real_refusal_every_node_gives_is_credentials_whichever_probes_ran() {
             "{var} with db: {v}"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_token_read_from_a_file_with_its_newline_is_refused_before_any_probe() {
-    let c = RealCluster::up("none");
-    let token = format!("{}\n", c.secret("AISBF_TOKEN"));
-    let cfg = config_file(&without_data_layer(&c.config_text()));
-    let mut env = c.env();
-    env.retain(|(k, _)| k != "AISBF_TOKEN");
-    env.push(("AISBF_TOKEN".into(), token));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let run = run_cli(&cfg, &["check", "health"], &env).await;
-    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("key `cluster.token`: ends with a newline: strip it"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stdout.contains("node_unreachable"), "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -750,4 +749,77 @@ async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() 
         "{}",
         run.stdout
     );
+}
+
+/// The verdict of `diagnose` with the harness's full config.
+async fn diagnosed(fault: &str) -> (RealCluster, Value) {
+    let c = RealCluster::up(fault);
+    let (run, v) = diagnose_full(&c).await;
+    assert_eq!(run.code, 2, "{fault}: {}", run.stdout);
+    (c, v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_whose_cache_fell_back_to_memory_is_the_cache_on_that_node() {
+    // Its aisbf.json is identical and the Redis census is healthy: only the
+    // response-cache round trip of the smoke routes shows it.
+    let (c, v) = diagnosed("node-cache-fallback").await;
+    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
+    assert!(
+        codes(&v, "aisbf-2").contains(&"response_cache_not_shared".to_string()),
+        "{v}"
+    );
+    let (_, files) = c.doctor(&c.config_text(), &["check", "files"], None).await;
+    assert_eq!(files["status"], "ok", "the files agree: {files}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_its_response_cache_disabled_is_the_cache_on_that_node() {
+    let (_c, v) = diagnosed("node-response-cache-disabled").await;
+    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
+    let got = codes(&v, "aisbf-2");
+    for code in ["node_response_cache_differs", "response_cache_not_shared"] {
+        assert!(got.contains(&code.to_string()), "{code}: {got:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_on_another_redis_db_is_the_cache_on_that_node() {
+    let (_c, v) = diagnosed("node-other-redis-db").await;
+    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
+    assert!(
+        codes(&v, "aisbf-2").contains(&"node_cache_differs".to_string()),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_stale_majority_is_blamed_not_the_one_freshly_reloaded_node() {
+    let (_c, v) = diagnosed("node-stale-routes").await;
+    assert_infrastructure(&v, "node", json!(["aisbf-1", "aisbf-3"]));
+    assert!(
+        v["verdict"]["first_check"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("reload-config"),
+        "{v}"
+    );
+    assert!(
+        codes(&v, "aisbf-2").contains(&"node_routes_match_db".to_string()),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_redis_at_maxmemory_with_noeviction_is_the_cache() {
+    let (c, v) = diagnosed("redis-full").await;
+    assert_eq!(verdict(&v).0, "cache", "{v}");
+    assert_eq!(verdict(&v).1, "edit_infrastructure", "{v}");
+    assert!(
+        codes(&v, "cache").contains(&"cache_full".to_string()),
+        "{v}"
+    );
+    let (run, v) = c.doctor(&c.config_text(), &["check", "cache"], None).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "cache", json!(["cache"]));
 }
