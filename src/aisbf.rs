@@ -212,6 +212,17 @@ pub fn uncached_smoke_request(route: &str, prompt: &str, nonce: u128) -> Value {
     smoke_request(route, &format!("{prompt} [aisbf-doctor {nonce}]"))
 }
 
+/// The smoke request for the response-cache round trip: its own marker, new
+/// each run, so no other request (the token probe's chat, the balancer's cell,
+/// an app) can have put an answer for it in the cache first. The first node's
+/// answer is the one paid completion; nodes that share the cache repeat its id.
+pub fn round_trip_request(route: &str, prompt: &str, nonce: u128) -> Value {
+    smoke_request(
+        route,
+        &format!("{prompt} [aisbf-doctor round trip {nonce}]"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

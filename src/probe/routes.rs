@@ -120,18 +120,29 @@ async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
         targets.push((BALANCER.to_string(), true, b));
     }
     let url = |base: &url::Url| join(base, &format!("/api/u/{}/chat/completions", c.user));
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     let mut chain: Vec<Planned> = Vec::new();
     let mut rest: Vec<Planned> = Vec::new();
     for (i, route) in selected.iter().enumerate() {
         for (target, is_balancer, base) in &targets {
+            // The first route's node cells are the response-cache round trip:
+            // one after another, with a request nothing else sends.
+            let round_trip = i == 0 && !is_balancer;
             let p = Planned {
                 route,
                 target: target.clone(),
                 is_balancer: *is_balancer,
                 url: url(base),
-                body: aisbf::smoke_request(route, &routes.prompt),
+                body: if round_trip {
+                    aisbf::round_trip_request(route, &routes.prompt, nonce)
+                } else {
+                    aisbf::smoke_request(route, &routes.prompt)
+                },
             };
-            if i == 0 && !is_balancer {
+            if round_trip {
                 chain.push(p);
             } else {
                 rest.push(p);
@@ -167,10 +178,6 @@ async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
 
     // Second samples: the same route with a prompt no cache holds, so the
     // node goes upstream again (one more paid completion, for slow cells only).
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
     let slow = if ctx.remaining() < ctx.http.timeout() {
         Vec::new() // no time left for a second sample: then no warning either
     } else {
