@@ -129,6 +129,9 @@ pub struct NodeConfig {
     pub response_cache: ResponseCacheConfig,
     /// `auth.enabled` (default false; read with Python's truthiness, as AISBF does).
     pub auth_enabled: bool,
+    /// `client_rate_limiting` as people read it: `off`, or the per-client
+    /// limits AISBF enforces (`api 60/min 1000/h, general 120/min 3000/h`).
+    pub client_rate_limit: String,
     declared_cache_type: Option<String>,
     declared_response_backend: Option<String>,
 }
@@ -155,6 +158,22 @@ struct Raw {
     cache: Option<RawRedis>,
     response_cache: Option<RawRedis>,
     auth: Option<RawAuth>,
+    client_rate_limiting: Option<RawRateLimiting>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawRateLimiting {
+    enabled: Option<Value>,
+    api: Option<RawLimit>,
+    general: Option<RawLimit>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawLimit {
+    requests_per_minute: Option<Value>,
+    requests_per_hour: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -331,9 +350,32 @@ pub fn parse_config(text: &str) -> Result<NodeConfig, String> {
         cache,
         response_cache,
         auth_enabled: truthy(&raw.auth.unwrap_or_default().enabled),
+        client_rate_limit: rate_limit(raw.client_rate_limiting.unwrap_or_default()),
         declared_cache_type: string(&c.r#type),
         declared_response_backend: string(&r.backend),
     })
+}
+
+/// AISBF 0.99.92's `ClientRateLimitingConfig`: off unless enabled; api
+/// 60/min 1000/h and general 120/min 3000/h by default.
+fn rate_limit(r: RawRateLimiting) -> String {
+    if !truthy(&r.enabled) {
+        return "off".into();
+    }
+    let limit = |l: Option<RawLimit>, per_min: i64, per_hour: i64| {
+        let l = l.unwrap_or_default();
+        let n = |v: &Option<Value>, d: i64| v.as_ref().and_then(Value::as_i64).unwrap_or(d);
+        format!(
+            "{}/min {}/h",
+            n(&l.requests_per_minute, per_min),
+            n(&l.requests_per_hour, per_hour)
+        )
+    };
+    format!(
+        "api {}, general {}",
+        limit(r.api, 60, 1000),
+        limit(r.general, 120, 3000)
+    )
 }
 
 /// Reads and parses a node's whole aisbf.json.

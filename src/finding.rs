@@ -273,6 +273,8 @@ pub enum Code {
     NodeResponseCacheDiffers,
     /// The node's aisbf.json `auth.enabled` differs from the other nodes'.
     NodeAuthDiffers,
+    /// The node's aisbf.json `client_rate_limiting` differs from the other nodes'.
+    NodeRateLimitDiffers,
     /// The node's aisbf.json and session key agree with the cluster and the majority.
     NodeFilesOk,
     /// The node's `session_secret.key` differs from the majority's (or is

@@ -271,10 +271,19 @@ mod tests {
         NodeObservation {
             name: name.into(),
             root,
-            health: models(&[]),
+            // What AISBF answers: /health auth-gated, the providers object.
+            health: Ok(Answer {
+                status: 401,
+                latency_ms: 1,
+                body: Body::Json(json!({"error": "Missing or invalid Authorization header."})),
+            }),
             version: None,
             models: if up { models(&["m"]) } else { refused() },
-            providers: models(&[]),
+            providers: Ok(Answer {
+                status: 200,
+                latency_ms: 1,
+                body: Body::Json(json!({"providers": {}})),
+            }),
             clock_offset_s: None,
             second_latency_ms: None,
         }

@@ -124,6 +124,7 @@ pub fn keys_of(c: &NodeConfig) -> Vec<(Key, String)> {
         out.push(("response_cache.ttl", r.ttl.to_string()));
     }
     out.push(("auth.enabled", c.auth_enabled.to_string()));
+    out.push(("client_rate_limiting", c.client_rate_limit.clone()));
     out
 }
 
@@ -323,6 +324,7 @@ pub fn config_findings(diffs: &[(String, Vec<Difference>)]) -> Vec<Finding> {
             ("cache", Code::NodeCacheDiffers),
             ("response_cache", Code::NodeResponseCacheDiffers),
             ("auth", Code::NodeAuthDiffers),
+            ("client_rate_limiting", Code::NodeRateLimitDiffers),
         ] {
             let mine: Vec<&Difference> = differences
                 .iter()
@@ -337,7 +339,8 @@ pub fn config_findings(diffs: &[(String, Vec<Difference>)]) -> Vec<Finding> {
                 .collect::<Vec<_>>()
                 .join("; ");
             let only_ttl = mine.iter().all(|d| d.key == "response_cache.ttl");
-            let severity = if only_ttl {
+            // A per-node rate limit bites only under load: a warning.
+            let severity = if only_ttl || section == "client_rate_limiting" {
                 Severity::Warn
             } else {
                 Severity::Fail
@@ -361,6 +364,9 @@ pub fn config_findings(diffs: &[(String, Vec<Difference>)]) -> Vec<Finding> {
                 }
                 "response_cache" => format!(
                     "{node} does not share cached answers with the other nodes: identical requests get different answers depending on the node"
+                ),
+                "client_rate_limiting" => format!(
+                    "under load {node} answers 429 \"Too many requests\" where the other nodes serve: behind a balancer some requests fail and others do not"
                 ),
                 _ if mine[0].value == "false" => format!(
                     "auth.enabled false on {node} while the others enforce it: {node} answers /health without a token and 401 to every /api/u/ request"
@@ -751,6 +757,27 @@ mod tests {
         ));
         assert_eq!(ttl_only.len(), 1);
         assert_eq!(ttl_only[0].severity, Severity::Warn);
+    }
+
+    #[test]
+    fn a_node_with_its_own_client_rate_limit_is_a_warning_that_names_the_limit() {
+        let odd = with(
+            r#"{"client_rate_limiting": {"enabled": true, "api": {"requests_per_minute": 10}}}"#,
+        );
+        let diffs = compare(&BTreeMap::new(), &three(odd));
+        assert_eq!(
+            described(&diffs, "aisbf-2"),
+            [
+                "client_rate_limiting: api 10/min 1000/h, general 120/min 3000/h here, off on aisbf-1, aisbf-3"
+            ]
+        );
+        let f = config_findings(&diffs);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].code, f[0].severity),
+            (Code::NodeRateLimitDiffers, Severity::Warn)
+        );
+        assert!(f[0].message.contains("429"), "{}", f[0].message);
     }
 
     #[test]

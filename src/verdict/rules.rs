@@ -199,6 +199,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::SessionSecretDiffers, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Copy ~/.aisbf/session_secret.key from a node of the majority to {n} (same file on every node, mode 600) and restart {n}; dashboard users log in once more")
     }),
+    row(Code::NodeRateLimitDiffers, Warn, Layer::Node, Infra, Tier::Drift, |n| {
+        format!("Set client_rate_limiting in {n}'s aisbf.json like the other nodes (enabled, api and general requests_per_minute / requests_per_hour) and restart {n}")
+    }),
     row(Code::RouteFailsOnNode, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Compare {n} with a node where the routes work: its database (user providers come from it), its provider network access, and its logs")
     }),

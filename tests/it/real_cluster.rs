@@ -823,3 +823,13 @@ async fn real_redis_at_maxmemory_with_noeviction_is_the_cache() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_infrastructure(&v, "cache", json!(["cache"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_node_with_its_own_client_rate_limit_is_named_from_its_files() {
+    // One GET per node never reaches the limit; the node's files show it.
+    let c = RealCluster::up("node-client-rate-limited");
+    let (run, v) = c.doctor(&c.config_text(), &["check", "files"], None).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    assert_eq!(codes(&v, "aisbf-2"), ["node_rate_limit_differs"]);
+}
