@@ -386,7 +386,7 @@ impl Store {
             )
             .bind(cluster)
             .bind(&f.subject)
-            .bind(&code)
+            .bind(code)
             .fetch_optional(&self.pool)
             .await
             .map_err(query_err)?;
