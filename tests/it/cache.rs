@@ -255,58 +255,10 @@ async fn absent_or_impostor_redis_is_a_clear_finding_and_nothing_hangs() {
     }
 }
 
-/// A private redis-server on a free port (its own memory limits), killed when dropped.
-struct PrivateRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    async fn start(extra: &[&str]) -> PrivateRedis {
-        let port = {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        let redis = PrivateRedis { child, port };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return redis;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on port {port} did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted() {
-    let redis =
-        PrivateRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
-    let mut con = redis::Client::open(redis.url())
+    let redis = OwnRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
+    let mut con = redis::Client::open(redis.url().expose())
         .expect("client")
         .get_multiplexed_async_connection()
         .await
@@ -327,7 +279,7 @@ async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted(
     let refused = refused.expect("Redis never refused a write");
     assert!(refused.contains("maxmemory"), "{refused}");
     let cfg = cache_config(
-        &redis.url(),
+        redis.url().expose(),
         "aisbf:p:",
         "aisbf:p:response:",
         "aisbf:s:",
@@ -350,7 +302,7 @@ async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted(
 async fn node_address_with_no_redis_connection_is_cache_node_not_connected() {
     // Protected mode refuses clients from 127.0.0.2 (not 127.0.0.1); the
     // server still listens on 127.0.0.1 only.
-    let redis = PrivateRedis::start(&["--protected-mode", "no"]).await;
+    let redis = OwnRedis::start(&["--protected-mode", "no"]).await;
     // aisbf-1 (127.0.0.2) holds a connection to Redis; aisbf-2 (127.0.0.3) has none.
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket
@@ -370,7 +322,7 @@ async fn node_address_with_no_redis_connection_is_cache_node_not_connected() {
     assert_eq!(&pong, b"+PONG\r\n");
     let cfg = config_file(&format!(
         "[cluster]\nname = \"t\"\nuser = \"alice\"\ntoken = \"t0k\"\ntimeout_ms = 1500\n\n[cache]\nurl = \"{}\"\nprefix = \"aisbf:p:\"\nresponse_prefix = \"aisbf:p:response:\"\n\n[[cluster.nodes]]\nname = \"aisbf-1\"\nurl = \"http://127.0.0.2:9\"\n\n[[cluster.nodes]]\nname = \"aisbf-2\"\nurl = \"http://127.0.0.3:9\"\n",
-        redis.url()
+        redis.url().expose()
     ));
     let (run, report) = check_cache(&cfg).await;
     assert_eq!(run.code, 1, "{}", run.stdout);

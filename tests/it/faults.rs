@@ -439,65 +439,6 @@ async fn lease_with_wrong_redis_password_is_a_clear_error() {
     assert!(text.contains("AUTH") || text.contains("auth"), "{text}");
 }
 
-/// Our own redis-server on a free port, killed when dropped.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-    args: Vec<String>,
-}
-
-impl OwnRedis {
-    async fn start(extra: &[&str]) -> OwnRedis {
-        let port = closed_port().await;
-        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = spawn_redis(port, &args);
-        wait_for_redis(port).await;
-        OwnRedis { child, port, args }
-    }
-
-    fn url(&self) -> Secret {
-        Secret::new(format!("redis://127.0.0.1:{}/0", self.port))
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    async fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_redis(self.port, &self.args);
-        wait_for_redis(self.port).await;
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn_redis(port: u16, extra: &[String]) -> std::process::Child {
-    std::process::Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed for the fault suite")
-}
-
-async fn wait_for_redis(port: u16) {
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server on port {port} did not start");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn lease_survives_a_redis_restart_with_errors_then_leads_again() {
     let mut redis = OwnRedis::start(&[]).await;

@@ -119,3 +119,68 @@ pub fn codes(report: &Value, subject: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Our own redis-server on a free port, killed when dropped.
+pub struct OwnRedis {
+    child: std::process::Child,
+    pub port: u16,
+    args: Vec<String>,
+}
+
+impl OwnRedis {
+    pub async fn start(extra: &[&str]) -> OwnRedis {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_redis(port, &args);
+        wait_for_redis(port).await;
+        OwnRedis { child, port, args }
+    }
+
+    pub fn url(&self) -> aisbf_doctor::secret::Secret {
+        aisbf_doctor::secret::Secret::new(format!("redis://127.0.0.1:{}/0", self.port))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_redis(self.port, &self.args);
+        wait_for_redis(self.port).await;
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_redis(port: u16, extra: &[String]) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed")
+}
+
+async fn wait_for_redis(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("redis-server on port {port} did not start");
+}

@@ -96,6 +96,13 @@ impl RealCluster {
             .to_string()
     }
 
+    /// Runs the CLI with the config minus the data layer: what the traffic
+    /// probes (health, token, routes, lb) need.
+    async fn traffic(&self, args: &[&str]) -> (Run, Value) {
+        self.doctor(&without_data_layer(&self.config_text()), args, None)
+            .await
+    }
+
     fn config_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("doctor.toml")).expect("doctor.toml")
     }
@@ -358,13 +365,7 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_stopped_node_is_the_culprit() {
     let c = RealCluster::up("node-stopped");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 2);
     assert_eq!(
         verdict(&v),
@@ -381,11 +382,7 @@ async fn real_stopped_node_is_the_culprit() {
 async fn real_balancer_with_a_dead_member_is_the_balancer() {
     let c = RealCluster::up("balancer-dead-member");
     let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["diagnose", "--symptom", "every-other-request-fails"],
-            None,
-        )
+        .traffic(&["diagnose", "--symptom", "every-other-request-fails"])
         .await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_eq!(
@@ -401,13 +398,7 @@ async fn real_balancer_with_a_dead_member_is_the_balancer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
     let c = RealCluster::up("node-sqlite");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 2);
     assert_eq!(
         verdict(&v),
@@ -417,13 +408,7 @@ async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
             json!(["aisbf-2"])
         )
     );
-    let (_, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "token"],
-            None,
-        )
-        .await;
+    let (_, v) = c.traffic(&["check", "token"]).await;
     assert_eq!(
         verdict(&v),
         (
@@ -497,13 +482,7 @@ async fn real_node_with_another_redis_prefix_is_the_cache_on_that_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_version_drift_is_a_warning_on_that_node() {
     let c = RealCluster::up("node-version-drift");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(v["status"], "warn");
     assert_eq!(
@@ -519,13 +498,7 @@ async fn real_version_drift_is_a_warning_on_that_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_global_config_drift_names_the_node() {
     let c = RealCluster::up("node-global-config-drift");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 2);
     assert_eq!(
         verdict(&v),
@@ -633,13 +606,7 @@ async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_
         );
     }
     // Without the data layer the same refusal reads as the token.
-    let (_, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "token"],
-            None,
-        )
-        .await;
+    let (_, v) = c.traffic(&["check", "token"]).await;
     assert_eq!(
         verdict(&v),
         ("auth".into(), "fix_credentials".into(), json!(["token"]))
@@ -649,13 +616,7 @@ async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_
 #[tokio::test(flavor = "multi_thread")]
 async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
     let c = RealCluster::up("node-global-token-differs");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
     assert!(codes(&v, "aisbf-2").contains(&"global_token_rejected_on_node".to_string()));
@@ -664,13 +625,7 @@ async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
     let c = RealCluster::up("node-latency");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(v["status"], "warn");
     assert_infrastructure(&v, "node", json!(["aisbf-2"]));
@@ -682,13 +637,7 @@ async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_node_whose_clock_runs_five_minutes_ahead_is_named() {
     let c = RealCluster::up("node-clock-skew");
-    let (run, v) = c
-        .doctor(
-            &without_data_layer(&c.config_text()),
-            &["check", "health"],
-            None,
-        )
-        .await;
+    let (run, v) = c.traffic(&["check", "health"]).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_infrastructure(&v, "node", json!(["aisbf-2"]));
     assert_eq!(codes(&v, "aisbf-2"), ["clock_skew"]);
