@@ -102,6 +102,16 @@ pub struct Cluster {
     pub deadline_ms: u64,
     pub concurrency: usize,
     pub nodes: Vec<Node>,
+    /// A dashboard user the doctor may log in as, to see whether a session one
+    /// node issues is accepted by the others.
+    pub dashboard: Option<DashboardLogin>,
+}
+
+/// `cluster.dashboard_user` / `cluster.dashboard_password`.
+#[derive(Debug, Clone)]
+pub struct DashboardLogin {
+    pub user: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +156,7 @@ impl Config {
     pub fn secrets(&self) -> Vec<Secret> {
         let mut out = vec![self.cluster.token.clone()];
         out.extend(self.cluster.global_token.clone());
+        out.extend(self.cluster.dashboard.as_ref().map(|d| d.password.clone()));
         if let Some(db) = &self.database {
             out.push(db.url.clone());
             out.extend(url_password(db.url.expose()));
@@ -275,6 +286,9 @@ struct RawCluster {
     deadline_ms: Option<u64>,
     #[serde(default = "default_concurrency")]
     concurrency: usize,
+    /// A dashboard login for the session cross-check of `check files`.
+    dashboard_user: Option<String>,
+    dashboard_password: Option<String>,
     nodes: Vec<RawNode>,
 }
 
@@ -592,6 +606,23 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
             tls_insecure: n.tls_insecure,
         });
     }
+    let dashboard = match (c.dashboard_user, c.dashboard_password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => {
+            non_empty("cluster.dashboard_user", &user)?;
+            sendable("cluster.dashboard_password", &password)?;
+            Some(DashboardLogin {
+                user,
+                password: Secret::new(password),
+            })
+        }
+        _ => {
+            return Err(
+                "key `cluster.dashboard_user`: give both dashboard_user and dashboard_password, or neither"
+                    .into(),
+            );
+        }
+    };
     let balancer = c
         .balancer
         .map(|b| http_url("cluster.balancer", &b))
@@ -697,6 +728,7 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
             deadline_ms,
             concurrency: c.concurrency,
             nodes,
+            dashboard,
         },
         database,
         cache,

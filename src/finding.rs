@@ -275,6 +275,10 @@ pub enum Code {
     NodeAuthDiffers,
     /// The node's aisbf.json `client_rate_limiting` differs from the other nodes'.
     NodeRateLimitDiffers,
+    /// A dashboard session issued by one node is refused by this one (or the reverse).
+    DashboardSessionRefused,
+    /// The doctor could not log in to the dashboard with the configured user.
+    DashboardLoginFailed,
     /// The node's aisbf.json and session key agree with the cluster and the majority.
     NodeFilesOk,
     /// The node's `session_secret.key` differs from the majority's (or is

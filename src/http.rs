@@ -224,25 +224,89 @@ impl Http {
     ) -> Outcome {
         let span = tracing::debug_span!("http", %method, path = url.path(), host = url.host_str().unwrap_or(""));
         let started = Instant::now();
-        let budget = match self.deadline {
-            Some(d) => self.timeout.min(d.saturating_duration_since(started)),
-            None => self.timeout,
-        };
+        let budget = self.budget(started);
         if budget.is_zero() {
-            return Err(Failure {
-                kind: FailureKind::Timeout,
-                latency_ms: 0,
-                detail: NOT_SENT_BEFORE_DEADLINE.into(),
-            });
+            return Err(not_sent());
         }
         let fut = self.send_inner(method, url, bearer, body, started);
         match tokio::time::timeout(budget, fut).instrument(span).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Failure {
-                kind: FailureKind::Timeout,
-                latency_ms: elapsed_ms(started),
-                detail: "timed out".into(),
-            }),
+            Err(_) => Err(timed_out(started)),
+        }
+    }
+
+    /// Posts a form login and returns the status and the `session` cookie the
+    /// node set, if any (kept as a secret: it is a credential). Redirects are
+    /// not followed: AISBF answers a login with 303.
+    pub async fn login_form(
+        &self,
+        url: &Url,
+        fields: &[(&str, &str)],
+        cookie_name: &str,
+    ) -> Result<(u16, Option<Secret>), Failure> {
+        let started = Instant::now();
+        let budget = self.budget(started);
+        if budget.is_zero() {
+            return Err(not_sent());
+        }
+        let req = self.client_for(url).post(url.clone()).form(fields);
+        let resp = match tokio::time::timeout(budget, req.send()).await {
+            Ok(r) => r.map_err(|e| classify(&e, started, &self.redactor))?,
+            Err(_) => return Err(timed_out(started)),
+        };
+        let prefix = format!("{cookie_name}=");
+        let cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&prefix))
+            .map(|v| v.split(';').next().unwrap_or_default())
+            .filter(|v| !v.is_empty())
+            .map(|v| Secret::new(format!("{prefix}{v}")));
+        Ok((resp.status().as_u16(), cookie))
+    }
+
+    /// A GET carrying `cookie` (a `name=value` pair) instead of a bearer token.
+    pub async fn get_with_cookie(&self, url: &Url, cookie: &Secret) -> Outcome {
+        let started = Instant::now();
+        let budget = self.budget(started);
+        if budget.is_zero() {
+            return Err(not_sent());
+        }
+        let req = self
+            .client_for(url)
+            .get(url.clone())
+            .header(reqwest::header::COOKIE, cookie.expose());
+        let resp = match tokio::time::timeout(budget, req.send()).await {
+            Ok(r) => r.map_err(|e| classify(&e, started, &self.redactor))?,
+            Err(_) => return Err(timed_out(started)),
+        };
+        let status = resp.status().as_u16();
+        let body = if resp.status().is_redirection() {
+            Body::Redirect {
+                location: resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| self.redactor.scrub(&String::from_utf8_lossy(v.as_bytes())))
+                    .unwrap_or_default(),
+            }
+        } else {
+            // The page itself is not read: only whether the session held.
+            Body::Text(String::new())
+        };
+        Ok(Answer {
+            status,
+            latency_ms: elapsed_ms(started),
+            body,
+        })
+    }
+
+    /// This request's timeout: the per-request one, cut by the deadline.
+    fn budget(&self, started: Instant) -> Duration {
+        match self.deadline {
+            Some(d) => self.timeout.min(d.saturating_duration_since(started)),
+            None => self.timeout,
         }
     }
 
@@ -356,6 +420,22 @@ fn mask_json(v: &mut Value, redactor: &Redactor) {
             map.values_mut().for_each(|i| mask_json(i, redactor));
         }
         _ => {}
+    }
+}
+
+fn not_sent() -> Failure {
+    Failure {
+        kind: FailureKind::Timeout,
+        latency_ms: 0,
+        detail: NOT_SENT_BEFORE_DEADLINE.into(),
+    }
+}
+
+fn timed_out(started: Instant) -> Failure {
+    Failure {
+        kind: FailureKind::Timeout,
+        latency_ms: elapsed_ms(started),
+        detail: "timed out".into(),
     }
 }
 

@@ -199,6 +199,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
     row(Code::SessionSecretDiffers, Fail, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Copy ~/.aisbf/session_secret.key from a node of the majority to {n} (same file on every node, mode 600) and restart {n}; dashboard users log in once more")
     }),
+    row(Code::DashboardSessionRefused, Fail, Layer::Node, Infra, Tier::Drift, |n| {
+        format!("Compare {n}'s ~/.aisbf/session_secret.key (sha256sum, never print it) and its clock (date -u) with the other nodes'; copy the key from the majority and sync time, then restart {n}")
+    }),
     row(Code::NodeRateLimitDiffers, Warn, Layer::Node, Infra, Tier::Drift, |n| {
         format!("Set client_rate_limiting in {n}'s aisbf.json like the other nodes (enabled, api and general requests_per_minute / requests_per_hour) and restart {n}")
     }),
@@ -282,6 +285,9 @@ pub static JUDGEMENTS: &[Judgement] = &[
         format!("Check {n}'s network path to the providers and its load")
     }),
     // --- incomplete ---
+    row(Code::DashboardLoginFailed, Warn, Layer::None, Action::None, Tier::Incomplete, |_| {
+        "Check cluster.dashboard_user and cluster.dashboard_password: log in on the first node's /dashboard/login by hand".into()
+    }),
     row(Code::ProbeIncomplete, Warn, Layer::None, Action::None, Tier::Incomplete, |_| {
         "Raise cluster.deadline_ms (or lower the number of requests asked for): the probe ran out of time".into()
     }),

@@ -577,3 +577,30 @@ async fn a_node_answering_200_with_something_that_is_not_a_models_list_is_a_bad_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_refused_nodes_under_a_short_deadline_are_still_a_failure_not_a_warning() {
+    let refused = refused_url().await;
+    let mut text = String::from(
+        "[cluster]\nname = \"big\"\nuser = \"alice\"\ntoken = \"${AISBF_TOKEN}\"\ntimeout_ms = 1000\ndeadline_ms = 1000\nconcurrency = 16\n",
+    );
+    for i in 0..3000 {
+        text.push_str(&node(&format!("n{i:04}"), &refused));
+    }
+    let cfg = config_file(&text);
+    let run = within(
+        60,
+        "check health",
+        run_cli(&cfg, &["check", "health", "--format", "json"], &demo_env()),
+    )
+    .await;
+    let report = run.json();
+    assert_eq!(run.code, 2, "{}", report["verdict"]);
+    assert_eq!(report["status"], "fail");
+    assert_eq!(report["verdict"]["layer"], "node");
+    let findings = report["findings"].as_array().expect("findings");
+    // Every node is accounted for: refused, or not asked before the deadline.
+    assert_eq!(findings.len(), 3000, "one finding per node");
+    assert!(findings.iter().all(|f| f["severity"] == "fail"));
+    assert!(!findings.iter().any(|f| f["code"] == "probe_deadline"));
+}

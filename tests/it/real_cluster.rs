@@ -641,6 +641,18 @@ async fn real_node_whose_clock_runs_five_minutes_ahead_is_named() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_infrastructure(&v, "node", json!(["aisbf-2"]));
     assert_eq!(codes(&v, "aisbf-2"), ["clock_skew"]);
+    // Identical files; only the dashboard sessions node 2 issues itself are
+    // refused by the others, which a login on each of the first nodes shows.
+    let (run, v) = c
+        .doctor(
+            &with_dashboard_login(&c.config_text()),
+            &["check", "files"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    assert_eq!(codes(&v, "aisbf-2"), ["dashboard_session_refused"], "{v}");
 }
 #[tokio::test(flavor = "multi_thread")]
 async fn real_node_with_its_own_session_key_is_named_without_the_key() {
@@ -654,6 +666,24 @@ async fn real_node_with_its_own_session_key_is_named_without_the_key() {
     let key = std::fs::read_to_string(format!("{home}/.aisbf/session_secret.key")).expect("key");
     assert!(!key.trim().is_empty());
     assert!(!run.stdout.contains(key.trim()) && !run.stderr.contains(key.trim()));
+    // With the dashboard login configured, a live session agrees with the files.
+    let (run, v) = c
+        .doctor(
+            &with_dashboard_login(&c.config_text()),
+            &["check", "files"],
+            None,
+        )
+        .await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
+    let got = codes(&v, "aisbf-2");
+    for code in ["session_secret_differs", "dashboard_session_refused"] {
+        assert!(got.contains(&code.to_string()), "{code}: {got:?}");
+    }
+    assert_eq!(codes(&v, "aisbf-1"), ["node_files_ok"], "{v}");
+    let password = c.secret("AISBF_DASHBOARD_PASSWORD");
+    assert!(!password.is_empty());
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -781,4 +811,14 @@ async fn real_node_with_its_own_client_rate_limit_is_named_from_its_files() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_infrastructure(&v, "node", json!(["aisbf-2"]));
     assert_eq!(codes(&v, "aisbf-2"), ["node_rate_limit_differs"]);
+}
+
+/// The harness's config with the dashboard login of its user, for the live
+/// session cross-check of `check files`.
+fn with_dashboard_login(config: &str) -> String {
+    config.replacen(
+        "[cluster]\n",
+        "[cluster]\ndashboard_user = \"${AISBF_DASHBOARD_USER}\"\ndashboard_password = \"${AISBF_DASHBOARD_PASSWORD}\"\n",
+        1,
+    )
 }
