@@ -369,6 +369,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse_named(&text, &file, &|name| std::env::var(name).ok())
 }
 
+/// Parses `"60s"`, `"5m"`, `"1h"`, `"500ms"` (humantime).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
 /// A config file is small: anything larger is a wrong path, not a config.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -738,7 +743,7 @@ fn validate(raw: RawConfig) -> Result<Config, String> {
 
 fn validate_watch(w: RawWatch, cache_url: Option<Secret>) -> Result<WatchConfig, String> {
     let duration = |key: &str, raw: &str| {
-        let d = crate::watch::parse_every(raw).map_err(|e| format!("key `watch.{key}`: {e}"))?;
+        let d = parse_duration(raw).map_err(|e| format!("key `watch.{key}`: {e}"))?;
         if d.is_zero() {
             return Err(format!("key `watch.{key}`: must be greater than 0"));
         }
@@ -950,6 +955,19 @@ url = "http://127.0.0.1:17765"
         assert_eq!(c.cluster.timeout_ms, 5000);
         assert_eq!(c.cluster.nodes[0].url.as_str(), "http://127.0.0.1:17765/");
         assert!(c.database.is_none());
+    }
+
+    #[test]
+    fn every_parses_human_durations() {
+        assert_eq!(
+            parse_duration("60s"),
+            Ok(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_duration("5m"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

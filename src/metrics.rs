@@ -120,10 +120,7 @@ impl Metrics {
                 .observe(*ms as f64 / 1000.0);
         }
         for f in &report.findings {
-            let layer = serde_json::to_value(judgement(f.code).0.layer)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let layer = <&str>::from(judgement(f.code).0.layer).to_string();
             self.findings
                 .get_or_create(&FindingLabels {
                     layer,

@@ -102,11 +102,6 @@ impl WatchState {
     }
 }
 
-/// Parses `"60s"`, `"5m"`, `"1h"`, `"500ms"` (humantime).
-pub fn parse_every(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,12 +166,5 @@ mod tests {
         let mut s = WatchState::default();
         s.step(failing("b"), 1);
         assert_eq!(s.step(failing("c"), 1), Some(Change::Escalation));
-    }
-
-    #[test]
-    fn every_parses_human_durations() {
-        assert_eq!(parse_every("60s"), Ok(std::time::Duration::from_secs(60)));
-        assert_eq!(parse_every("5m"), Ok(std::time::Duration::from_secs(300)));
-        assert!(parse_every("soon").is_err());
     }
 }

@@ -426,10 +426,7 @@ impl Runner {
 
 /// The thread title of a new incident.
 pub fn incident_title(report: &Report) -> String {
-    let layer = serde_json::to_value(report.verdict.layer)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let layer: &str = report.verdict.layer.into();
     if report.verdict.culprits.is_empty() {
         format!("{}: {layer}", report.cluster)
     } else {
@@ -529,10 +526,7 @@ fn line(text: &str) {
 }
 
 fn describe(m: &Announcement) -> String {
-    let layer = serde_json::to_value(m.report.verdict.layer)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let layer: &str = m.report.verdict.layer.into();
     let change = match m.change {
         Some(c) => serde_json::to_value(c)
             .ok()

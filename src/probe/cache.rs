@@ -15,8 +15,8 @@ use redis::aio::MultiplexedConnection;
 
 use crate::aisbf_json::{self, NodeData};
 use crate::config::{Cache, Config};
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::probe::context::ProbeContext;
 use crate::secret::Secret;
 
 /// Keys asked for per SCAN call.

@@ -21,9 +21,9 @@ use sqlx::{AnyConnection, ConnectOptions, Connection, Row};
 
 use crate::aisbf_json::{self, DbTarget, NodeData};
 use crate::config::Config;
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
+use crate::probe::context::ProbeContext;
 use crate::secret::Secret;
 
 /// The tables and columns AISBF 0.99.92 creates (see scripts/gen-aisbf-schema.py).
@@ -456,7 +456,7 @@ fn route_ids(outcome: &Outcome, key: &str) -> Option<BTreeSet<String>> {
 
 /// One node's lists of the user's routes, asked with the user token.
 pub async fn node_routes(http: &Http, base: &url::Url, user: &str, token: &Secret) -> UserRoutes {
-    let url = |kind: &str| super::health::join(base, &format!("/api/u/{user}/{kind}"));
+    let url = |kind: &str| super::target::join(base, &format!("/api/u/{user}/{kind}"));
     let (p, r, a) = (url("providers"), url("rotations"), url("autoselects"));
     let (p, r, a) = tokio::join!(
         http.get(&p, Some(token)),

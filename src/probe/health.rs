@@ -13,13 +13,13 @@ use std::hash::Hash;
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use tracing::Instrument;
-use url::Url;
 
 use crate::aisbf::{self, Refusal};
 use crate::config::{Config, Node};
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Answer, Failure, FailureKind, Http, Outcome};
+use crate::probe::context::ProbeContext;
+use crate::probe::target::{join, model_ids};
 use crate::secret::Secret;
 
 pub struct HealthProbe;
@@ -176,14 +176,6 @@ fn clock_offset(models: &Outcome, now: i64) -> Option<i64> {
         .filter_map(|m| m.get("created").and_then(serde_json::Value::as_i64))
         .max()?;
     Some(created.saturating_sub(now))
-}
-
-/// Joins a path onto a node's base URL, keeping any path prefix the base has.
-pub fn join(base: &Url, path: &str) -> Url {
-    let mut url = base.clone();
-    let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}{path}"));
-    url
 }
 
 // ---------------------------------------------------------------------------
@@ -532,15 +524,6 @@ fn set_diff(mine: &BTreeSet<String>, majority: &BTreeSet<String>) -> Option<Stri
         parts.push(format!("extra [{}]", extra.join(", ")));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
-}
-
-pub(crate) fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
-    let data = a.body.json()?.get("data")?.as_array()?;
-    Some(
-        data.iter()
-            .filter_map(|m| m.get("id").and_then(|i| i.as_str()).map(str::to_string))
-            .collect(),
-    )
 }
 
 /// The user's routes as a node lists them: model ids plus `user-provider/<id>`.
@@ -1165,19 +1148,5 @@ mod tests {
         let m = ok(200, json!({"data": [{"id": "x", "created": 1_000_300}]}));
         assert_eq!(clock_offset(&m, 1_000_000), Some(300));
         assert_eq!(clock_offset(&ok(403, json!({})), 1_000_000), None);
-    }
-
-    #[test]
-    fn join_keeps_base_path_prefix() {
-        let base = Url::parse("http://lb.example/aisbf/").expect("url");
-        assert_eq!(
-            join(&base, "/health").as_str(),
-            "http://lb.example/aisbf/health"
-        );
-        let base = Url::parse("http://n1:17765").expect("url");
-        assert_eq!(
-            join(&base, "/api/u/alice/models").as_str(),
-            "http://n1:17765/api/u/alice/models"
-        );
     }
 }

@@ -13,11 +13,11 @@ use futures::future::BoxFuture;
 
 use crate::aisbf;
 use crate::config::Config;
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
-use crate::probe::health::{self, NodeObservation, join, model_ids};
-use crate::probe::token::BALANCER;
+use crate::probe::context::ProbeContext;
+use crate::probe::health::{self, NodeObservation};
+use crate::probe::target::{BALANCER, join, model_ids};
 
 pub struct LbProbe;
 

@@ -7,15 +7,17 @@
 use futures::future::BoxFuture;
 
 use crate::config::Config;
-use crate::engine::ProbeContext;
 use crate::finding::{Finding, ProbeKind};
+use crate::probe::context::ProbeContext;
 
 pub mod cache;
+pub mod context;
 pub mod db;
 pub mod health;
 pub mod lb;
 pub mod node_files;
 pub mod routes;
+pub mod target;
 pub mod token;
 
 /// One playbook step.

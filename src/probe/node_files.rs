@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 use crate::aisbf_json::{self, DbTarget, NodeConfig};
 use crate::config::Config;
 use crate::config::DashboardLogin;
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Outcome;
-use crate::probe::health::join;
+use crate::probe::context::ProbeContext;
+use crate::probe::target::join;
 
 /// The file next to aisbf.json that signs a node's dashboard sessions.
 pub const SESSION_KEY_FILE: &str = "session_secret.key";

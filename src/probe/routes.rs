@@ -15,11 +15,10 @@ use futures::{StreamExt, stream};
 
 use crate::aisbf::{self, ChatResult};
 use crate::config::Config;
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{FailureKind, Http};
-use crate::probe::health::join;
-use crate::probe::token::BALANCER;
+use crate::probe::context::ProbeContext;
+use crate::probe::target::{BALANCER, join};
 use crate::secret::Secret;
 
 pub struct RoutesProbe;

@@ -11,17 +11,17 @@ use url::Url;
 
 use crate::aisbf::{self, ChatResult, Refusal};
 use crate::config::Config;
-use crate::engine::ProbeContext;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
-use crate::probe::health::{self, join};
+use crate::probe::context::ProbeContext;
+use crate::probe::health;
+use crate::probe::target::{join, model_ids};
 use crate::secret::Secret;
 use crate::verdict::Symptom;
 
 pub struct TokenProbe;
 
-/// Subject used for the balancer in findings.
-pub const BALANCER: &str = "balancer";
+use crate::probe::target::BALANCER;
 
 impl super::Probe for TokenProbe {
     fn kind(&self) -> ProbeKind {
@@ -125,7 +125,7 @@ enum ApiAnswer {
 
 fn api_answer(o: &TokenObservation) -> ApiAnswer {
     let models = match &o.models {
-        Ok(a) if a.status == 200 && health::model_ids(a).is_some() => ApiAnswer::Accepted,
+        Ok(a) if a.status == 200 && model_ids(a).is_some() => ApiAnswer::Accepted,
         Ok(a) => Refusal::of(a).map_or(ApiAnswer::Unknown, ApiAnswer::Refused),
         Err(_) => ApiAnswer::Unknown,
     };

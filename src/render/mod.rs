@@ -46,11 +46,8 @@ pub(crate) fn by_subject(report: &Report) -> Vec<(&str, Vec<&crate::finding::Fin
 }
 
 /// `edit_infrastructure` → "edit infrastructure".
-pub(crate) fn words(value: impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default()
+pub(crate) fn words(value: impl Into<&'static str>) -> String {
+    value.into().replace('_', " ")
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ use cross::{Facts, Reading};
 pub use rules::{Judgement, Tier, judgement};
 
 /// The broken layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Layer {
     None,
     Node,
@@ -34,8 +35,9 @@ pub enum Layer {
 }
 
 /// What the operator should change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     None,
     /// Nodes disagree, prefixes collide, auth differs per node: repair the cluster.
