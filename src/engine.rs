@@ -200,15 +200,18 @@ async fn run_timed(
 /// Keeps one finding per (subject, code): probes that share a request (health
 /// and lb both ask the nodes) would otherwise report the same fact twice.
 pub fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
+    // Linear: a map from (subject, code) to the kept finding's position.
+    let mut at: std::collections::HashMap<(String, Code), usize> =
+        std::collections::HashMap::with_capacity(findings.len());
     let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
     for f in findings {
-        match out
-            .iter_mut()
-            .find(|o| o.subject == f.subject && o.code == f.code)
-        {
-            Some(existing) if f.severity > existing.severity => *existing = f,
+        match at.get(&(f.subject.clone(), f.code)) {
+            Some(&i) if f.severity > out[i].severity => out[i] = f,
             Some(_) => {}
-            None => out.push(f),
+            None => {
+                at.insert((f.subject.clone(), f.code), out.len());
+                out.push(f);
+            }
         }
     }
     out

@@ -45,3 +45,62 @@ impl ProbeContext {
         self.deadline.saturating_duration_since(Instant::now())
     }
 }
+
+/// Runs `futures` with at most `limit` in flight and returns their outputs in
+/// the order given. Completion is unordered, so one slow target holds no
+/// window: the others keep going (`buffered` would wait for it).
+pub async fn bounded_in_order<T, F>(futures: impl IntoIterator<Item = F>, limit: usize) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    use futures::StreamExt;
+    use futures::future::{join, ready};
+    use futures::stream::FuturesUnordered;
+    // No closures here: a closure that builds futures inside a boxed `Send`
+    // probe future trips the compiler's higher-ranked lifetime check.
+    let mut pending = futures.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut out: Vec<Option<T>> = Vec::new();
+    loop {
+        while running.len() < limit.max(1) {
+            let Some((i, f)) = pending.next() else {
+                break;
+            };
+            out.push(None);
+            running.push(join(ready(i), f));
+        }
+        match running.next().await {
+            Some((i, t)) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(t);
+                }
+            }
+            None => break,
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slow_future_holds_no_window_and_results_keep_their_order() {
+        let started = Instant::now();
+        let futures = (0..8u64).map(|i| async move {
+            // The first one is slow; the other seven must not wait behind it.
+            let ms = if i == 0 { 300 } else { 50 };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            i
+        });
+        let out = bounded_in_order(futures, 2).await;
+        assert_eq!(out, (0..8).collect::<Vec<_>>());
+        // buffered(2) would take 300 + 3 × 50 ms; unordered about 300 ms.
+        assert!(
+            started.elapsed() < Duration::from_millis(440),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -16,14 +16,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use futures::stream::{self, StreamExt};
 use sqlx::{AnyConnection, ConnectOptions, Connection, Row};
 
 use crate::aisbf_json::{self, DbTarget, NodeData};
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
-use crate::probe::context::ProbeContext;
+use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::secret::Secret;
 
 /// The tables and columns AISBF 0.99.92 creates (see scripts/gen-aisbf-schema.py).
@@ -88,10 +87,8 @@ impl super::Probe for DbProbe {
                         )
                     })
                     .collect();
-                let on_nodes: Vec<(String, UserRoutes)> = stream::iter(requests)
-                    .buffered(ctx.config.cluster.concurrency)
-                    .collect()
-                    .await;
+                let on_nodes: Vec<(String, UserRoutes)> =
+                    bounded_in_order(requests, ctx.config.cluster.concurrency).await;
                 findings.extend(route_findings(user, in_db, &on_nodes));
             }
             findings

@@ -7,18 +7,17 @@
 //! compares nodes (never raw bodies: `created` changes per request). A node the
 //! first pass makes look like a latency outlier gets a second pass first.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, stream};
 use tracing::Instrument;
 
 use crate::aisbf::{self, Refusal};
 use crate::config::{Config, Node};
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Answer, Failure, FailureKind, Http, Outcome};
-use crate::probe::context::ProbeContext;
+use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::target::{join, model_ids};
 use crate::secret::Secret;
 
@@ -82,10 +81,7 @@ pub async fn observe(ctx: &ProbeContext) -> Vec<NodeObservation> {
             .instrument(span)
         })
         .collect();
-    stream::iter(requests)
-        .buffered(cluster.concurrency)
-        .collect()
-        .await
+    bounded_in_order(requests, cluster.concurrency).await
 }
 
 /// The four requests to one node, concurrently.
@@ -261,12 +257,15 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
     clock_skew(&answering, &mut findings);
     latency_outliers(&answering, &mut findings);
 
-    // One ok line for every node nothing was wrong with.
+    // One ok line for every node nothing was wrong with (sets and maps keep
+    // this linear in the number of nodes and findings).
+    let troubled: HashSet<String> = findings
+        .iter()
+        .filter(|f| f.severity > Severity::Ok)
+        .map(|f| f.subject.clone())
+        .collect();
     for o in &answering {
-        let troubled = findings
-            .iter()
-            .any(|f| f.subject == o.name && f.severity > Severity::Ok);
-        if !troubled {
+        if !troubled.contains(&o.name) {
             findings.push(Finding::new(
                 ProbeKind::Health,
                 Severity::Ok,
@@ -277,9 +276,13 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
         }
     }
     // Every finding about a node carries its latency, for charts and metrics.
+    let latency: HashMap<&str, Option<u64>> = obs
+        .iter()
+        .map(|o| (o.name.as_str(), max_latency(o)))
+        .collect();
     for f in &mut findings {
-        if let Some(o) = obs.iter().find(|o| o.name == f.subject) {
-            f.latency_ms = max_latency(o);
+        if let Some(l) = latency.get(f.subject.as_str()) {
+            f.latency_ms = *l;
         }
     }
     order_by_node(obs, findings)
@@ -299,11 +302,12 @@ fn ok_line(o: &NodeObservation) -> String {
 
 /// Keeps the findings in config order of nodes, other subjects last.
 fn order_by_node(obs: &[NodeObservation], mut findings: Vec<Finding>) -> Vec<Finding> {
-    let pos = |subject: &str| {
-        obs.iter()
-            .position(|o| o.name == subject)
-            .unwrap_or(usize::MAX)
-    };
+    let at: HashMap<&str, usize> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.name.as_str(), i))
+        .collect();
+    let pos = |subject: &str| at.get(subject).copied().unwrap_or(usize::MAX);
     findings.sort_by_key(|f| pos(&f.subject));
     findings
 }
@@ -359,6 +363,19 @@ fn server_error(node: &str, path: &str, a: &Answer) -> Finding {
         node,
         Code::NodeServerError,
         format!("GET {path} answered {}: {reason}", a.status),
+    )
+}
+
+/// A few names and a count, so a message stays short at any cluster size.
+pub(crate) fn name_few(names: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} other nodes",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
     )
 }
 
@@ -592,7 +609,7 @@ fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
                 Code::TokenRejected,
                 format!(
                     "every node ({}) rejects the user token with {status} \"{reason}\": {}",
-                    nodes.join(", "),
+                    name_few(&nodes),
                     refusal.explain()
                 ),
             ));
@@ -611,11 +628,7 @@ fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
                 code,
                 format!(
                     "rejects the user token that {} accept(s): {status} \"{reason}\" ({})",
-                    accepted
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    name_few(&accepted.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
                     refusal.explain()
                 ),
             ));
@@ -1124,6 +1137,32 @@ mod tests {
         let mut c = healthy("c");
         c.root = slow_root(900);
         assert!(outlier_candidates(&[healthy("a"), healthy("b"), c]).is_empty());
+    }
+
+    #[test]
+    fn messages_name_a_few_nodes_and_a_count_at_any_cluster_size() {
+        let obs: Vec<NodeObservation> = (0..1000)
+            .map(|i| {
+                let mut o = healthy(&format!("node-{i:04}"));
+                if i % 2 == 1 {
+                    o.models = ok(403, json!({"error": "Invalid authentication token"}));
+                }
+                o
+            })
+            .collect();
+        let f = assess(&obs, false);
+        let rejected: Vec<_> = f
+            .iter()
+            .filter(|x| x.code == Code::TokenRejectedOnNode)
+            .collect();
+        assert_eq!(rejected.len(), 500);
+        let longest = f.iter().map(|x| x.message.len()).max().unwrap_or(0);
+        assert!(longest < 400, "{longest}: {}", rejected[0].message);
+        assert!(
+            rejected[0].message.contains("and 497 other nodes"),
+            "{}",
+            rejected[0].message
+        );
     }
 
     #[test]

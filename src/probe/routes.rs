@@ -11,13 +11,12 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, stream};
 
 use crate::aisbf::{self, ChatResult};
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{FailureKind, Http};
-use crate::probe::context::ProbeContext;
+use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::target::{BALANCER, join};
 use crate::secret::Secret;
 
@@ -161,10 +160,7 @@ async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
     for p in &rest {
         batches.push(Box::pin(async move { vec![send(http, token, p).await] }));
     }
-    let batches: Vec<Vec<Cell>> = stream::iter(batches)
-        .buffered(routes.concurrency)
-        .collect()
-        .await;
+    let batches: Vec<Vec<Cell>> = bounded_in_order(batches, routes.concurrency).await;
     let mut cells: Vec<Cell> = batches.into_iter().flatten().collect();
     // Back to route × target order (the chain's balancer cell ran with the rest).
     let order = |cell: &Cell| {

@@ -6,14 +6,14 @@
 //! AISBF's own texts ([`crate::aisbf::Refusal`]). A token refused by some nodes
 //! only is drift on those nodes, not a credential problem.
 
-use futures::future::{BoxFuture, join_all};
+use futures::future::BoxFuture;
 use url::Url;
 
 use crate::aisbf::{self, ChatResult, Refusal};
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
-use crate::probe::context::ProbeContext;
+use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::health;
 use crate::probe::target::{join, model_ids};
 use crate::secret::Secret;
@@ -66,18 +66,24 @@ async fn observe(ctx: &ProbeContext) -> Vec<TokenObservation> {
     if let Some(b) = &c.balancer {
         targets.push((BALANCER.to_string(), true, b));
     }
-    let requests = targets.into_iter().map(|(target, is_balancer, base)| {
-        observe_target(
-            &ctx.http,
-            target,
-            is_balancer,
-            base,
-            &c.user,
-            &c.token,
-            route.clone(),
-        )
-    });
-    join_all(requests).await
+    // Futures are built first: a closure inside the fan-out trips the
+    // higher-ranked lifetime check of the boxed `Send` future.
+    let requests: Vec<_> = targets
+        .into_iter()
+        .map(|(target, is_balancer, base)| {
+            observe_target(
+                &ctx.http,
+                target,
+                is_balancer,
+                base,
+                &c.user,
+                &c.token,
+                route.clone(),
+            )
+        })
+        .collect();
+    // Bounded like every fan-out: 1,000 nodes are not 3,000 requests at once.
+    bounded_in_order(requests, c.concurrency).await
 }
 
 async fn observe_target(
@@ -196,7 +202,7 @@ pub fn assess(obs: &[TokenObservation], symptom: Option<Symptom>) -> Vec<Finding
                 Code::TokenRejected,
                 format!(
                     "{} refuse(s) the token on /api/u/{{user}}: {}",
-                    same.join(", "),
+                    health::name_few(&same),
                     common.explain()
                 ),
             ));
@@ -285,7 +291,7 @@ fn rejected_on_node(node: &str, r: Refusal, accepting: &[&str]) -> Finding {
         code,
         format!(
             "refuses the token that {} accept(s): {}; not a credential problem but drift on this node (auth config or database)",
-            accepting.join(", "),
+            health::name_few(accepting),
             r.explain()
         ),
     )
