@@ -298,6 +298,21 @@ impl Code {
     }
 }
 
+/// The first `shown` names, then how many more (`"a, b, c and 7 more"`), so a
+/// message or summary stays short at any cluster size. `more` is the tail's
+/// wording ("more", "other nodes").
+pub fn name_few<S: AsRef<str>>(names: &[S], shown: usize, more: &str) -> String {
+    let all: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    if all.len() <= shown {
+        return all.join(", ");
+    }
+    format!(
+        "{} and {} {more}",
+        all[..shown].join(", "),
+        all.len() - shown
+    )
+}
+
 /// One observation, already phrased for people and keyed for machines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {

@@ -366,17 +366,9 @@ fn server_error(node: &str, path: &str, a: &Answer) -> Finding {
     )
 }
 
-/// A few names and a count, so a message stays short at any cluster size.
+/// Up to three node names and a count of the others.
 pub(crate) fn name_few(names: &[&str]) -> String {
-    const SHOWN: usize = 3;
-    if names.len() <= SHOWN {
-        return names.join(", ");
-    }
-    format!(
-        "{} and {} other nodes",
-        names[..SHOWN].join(", "),
-        names.len() - SHOWN
-    )
+    crate::finding::name_few(names, 3, "other nodes")
 }
 
 /// What a 200 from an AISBF endpoint looks like.

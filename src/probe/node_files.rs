@@ -207,10 +207,7 @@ pub fn session_cross_check(o: &SessionObservation) -> Vec<Finding> {
 }
 
 fn name_few(names: &[&str]) -> String {
-    if names.len() <= 3 {
-        return names.join(", ");
-    }
-    format!("{} and {} more", names[..3].join(", "), names.len() - 3)
+    crate::finding::name_few(names, 3, "more")
 }
 
 fn finding(sev: Severity, subject: &str, code: Code, message: String) -> Finding {

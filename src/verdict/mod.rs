@@ -226,7 +226,7 @@ fn summarize(
     findings: &[Finding],
     symptom: Option<Symptom>,
 ) -> String {
-    let who = name_some(culprits);
+    let who = crate::finding::name_few(culprits, 5, "more");
     let mut s = match (reading.tier, reading.layer) {
         (Tier::Performance, _) => format!(
             "Slow: {who} ({}). Nothing is failing; compare load and upstream latency.",
@@ -297,19 +297,6 @@ fn summarize(
         s = format!("Symptom \"{}\": {s}", sym.as_str());
     }
     s
-}
-
-/// A few names and a count: a summary stays short at any cluster size.
-fn name_some(names: &[String]) -> String {
-    const SHOWN: usize = 5;
-    if names.len() <= SHOWN {
-        return names.join(", ");
-    }
-    format!(
-        "{} and {} more",
-        names[..SHOWN].join(", "),
-        names.len() - SHOWN
-    )
 }
 
 #[cfg(test)]
