@@ -227,15 +227,8 @@ impl Http {
     ) -> Outcome {
         let span = tracing::debug_span!("http", %method, path = url.path(), host = url.host_str().unwrap_or(""));
         let started = Instant::now();
-        let budget = self.budget(started);
-        if budget.is_zero() {
-            return Err(not_sent());
-        }
         let fut = self.send_inner(method, url, bearer, body, started);
-        match tokio::time::timeout(budget, fut).instrument(span).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(timed_out(started)),
-        }
+        self.in_budget(started, fut).instrument(span).await
     }
 
     /// Posts a form login and returns the status and the `session` cookie the
@@ -248,15 +241,14 @@ impl Http {
         cookie_name: &str,
     ) -> Result<(u16, Option<Secret>), Failure> {
         let started = Instant::now();
-        let budget = self.budget(started);
-        if budget.is_zero() {
-            return Err(not_sent());
-        }
         let req = self.client_for(url).post(url.clone()).form(fields);
-        let resp = match tokio::time::timeout(budget, req.send()).await {
-            Ok(r) => r.map_err(|e| classify(&e, started, &self.redactor))?,
-            Err(_) => return Err(timed_out(started)),
-        };
+        let resp = self
+            .in_budget(started, async {
+                req.send()
+                    .await
+                    .map_err(|e| classify(&e, started, &self.redactor))
+            })
+            .await?;
         let prefix = format!("{cookie_name}=");
         let cookie = resp
             .headers()
@@ -273,18 +265,17 @@ impl Http {
     /// A GET carrying `cookie` (a `name=value` pair) instead of a bearer token.
     pub async fn get_with_cookie(&self, url: &Url, cookie: &Secret) -> Outcome {
         let started = Instant::now();
-        let budget = self.budget(started);
-        if budget.is_zero() {
-            return Err(not_sent());
-        }
         let req = self
             .client_for(url)
             .get(url.clone())
             .header(reqwest::header::COOKIE, cookie.expose());
-        let resp = match tokio::time::timeout(budget, req.send()).await {
-            Ok(r) => r.map_err(|e| classify(&e, started, &self.redactor))?,
-            Err(_) => return Err(timed_out(started)),
-        };
+        let resp = self
+            .in_budget(started, async {
+                req.send()
+                    .await
+                    .map_err(|e| classify(&e, started, &self.redactor))
+            })
+            .await?;
         let status = resp.status().as_u16();
         let body = if resp.status().is_redirection() {
             Body::Redirect {
@@ -303,6 +294,23 @@ impl Http {
             latency_ms: elapsed_ms(started),
             body,
         })
+    }
+
+    /// Runs one request within its budget: not sent at all once the deadline
+    /// has passed, a timeout when the budget runs out.
+    async fn in_budget<T>(
+        &self,
+        started: Instant,
+        fut: impl std::future::Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let budget = self.budget(started);
+        if budget.is_zero() {
+            return Err(not_sent());
+        }
+        match tokio::time::timeout(budget, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out(started)),
+        }
     }
 
     /// This request's timeout: the per-request one, cut by the deadline.
