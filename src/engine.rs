@@ -15,7 +15,6 @@ use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Http;
 use crate::inert::inert;
-use crate::probe;
 use crate::secret::Redactor;
 use crate::verdict::{self, Symptom, Verdict};
 
@@ -102,38 +101,60 @@ pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> 
     Ok(())
 }
 
-/// Runs `kinds` against the cluster and returns the report. Never fails: every
-/// problem met on the way is a finding.
-pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
-    let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?
-        .with_deadline(deadline)
-        .with_redactor(config.redactor())
-        .with_insecure(
-            config
-                .cluster
-                .nodes
-                .iter()
-                .filter(|n| n.tls_insecure)
-                .map(|n| &n.url),
-        )?;
+/// The probe runner of one process: the config and one HTTP client, shared
+/// by every run (CLI, chat commands, watch ticks).
+pub struct Engine {
+    config: Arc<Config>,
+    http: Http,
+}
 
-    let redactor = config.redactor();
-    let symptom = scope.symptom;
-    let ctx = ProbeContext {
-        config: config.clone(),
-        http,
-        scope,
-        deadline,
-    };
-    let (findings, timings) = run_timed(&ctx, kinds).await;
-    let findings = dedupe(redact(findings, &redactor));
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut report = Report::from_findings(&config.cluster.name, findings, symptom, elapsed);
-    // Per-probe durations feed the metrics' histograms.
-    report.timings = timings;
-    Ok(report)
+impl Engine {
+    /// Builds the process-wide HTTP client for `config`'s nodes.
+    pub fn new(config: Arc<Config>) -> anyhow::Result<Engine> {
+        let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?
+            .with_redactor(config.redactor())
+            .with_insecure(
+                config
+                    .cluster
+                    .nodes
+                    .iter()
+                    .filter(|n| n.tls_insecure)
+                    .map(|n| &n.url),
+            )?;
+        Ok(Engine { config, http })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Runs `kinds` against the cluster and returns the report. Never fails:
+    /// every problem met on the way is a finding.
+    pub async fn run(&self, kinds: &[ProbeKind], scope: Scope) -> Report {
+        let config = &self.config;
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
+        let symptom = scope.symptom;
+        let ctx = ProbeContext {
+            config: config.clone(),
+            http: self.http.clone().with_deadline(deadline),
+            scope,
+            deadline,
+        };
+        let (findings, timings) = run_timed(&ctx, kinds).await;
+        let findings = dedupe(redact(findings, &config.redactor()));
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut report = Report::from_findings(&config.cluster.name, findings, symptom, elapsed);
+        // Per-probe durations feed the metrics' histograms.
+        report.timings = timings;
+        report
+    }
+}
+
+/// Runs `kinds` once with a client of its own (one-shot callers: the demo,
+/// benches, tests).
+pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
+    Ok(Engine::new(config)?.run(kinds, scope).await)
 }
 
 /// Time a probe gets past the overall deadline to judge what its requests
@@ -151,10 +172,10 @@ async fn run_timed(
     kinds: &[ProbeKind],
 ) -> (Vec<Finding>, Vec<(ProbeKind, u64)>) {
     let runs = kinds.iter().map(|&kind| {
-        let probe = probe::for_kind(kind);
+        let spec = kind.spec();
         let span = tracing::info_span!("probe", probe = kind.as_str());
         async move {
-            if let Err(needs) = probe.requires(&ctx.config) {
+            if let Err(needs) = spec.requires(&ctx.config) {
                 let skipped = vec![Finding::new(
                     kind,
                     Severity::Warn,
@@ -169,7 +190,7 @@ async fn run_timed(
             // they saw; the hard cut after a grace is the last resort, and
             // what it leaves is unknown, never a warning that hides an outage.
             let cut = ctx.remaining() + DEADLINE_GRACE;
-            let findings = match tokio::time::timeout(cut, probe.run(ctx)).await {
+            let findings = match tokio::time::timeout(cut, spec.probe.run(ctx)).await {
                 Ok(findings) => findings,
                 Err(_) => vec![Finding::new(
                     kind,
@@ -218,36 +239,22 @@ pub fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// The probes `diagnose` runs: every probe the config allows, the symptom's
-/// suspects first.
+/// suspects first (the probe that looks first at the first suspect layer).
 pub fn diagnose_kinds(config: &Config, symptom: Option<Symptom>) -> Vec<ProbeKind> {
     let mut kinds: Vec<ProbeKind> = ProbeKind::ALL
         .into_iter()
-        .filter(|k| probe::for_kind(*k).requires(config).is_ok())
+        .filter(|k| k.spec().requires(config).is_ok())
         .collect();
     if let Some(s) = symptom {
         let suspect = |k: &ProbeKind| {
             s.suspects()
                 .iter()
-                .position(|l| layer_probe(*l) == Some(*k))
+                .position(|l| k.spec().first_look_at.contains(l))
                 .unwrap_or(usize::MAX)
         };
         kinds.sort_by_key(suspect);
     }
     kinds
-}
-
-/// The probe that looks at a layer first.
-fn layer_probe(layer: crate::verdict::Layer) -> Option<ProbeKind> {
-    use crate::verdict::Layer;
-    match layer {
-        Layer::Node => Some(ProbeKind::Health),
-        Layer::Database => Some(ProbeKind::Db),
-        Layer::Cache => Some(ProbeKind::Cache),
-        Layer::Auth => Some(ProbeKind::Token),
-        Layer::Balancer => Some(ProbeKind::Lb),
-        Layer::Route | Layer::Provider => Some(ProbeKind::Routes),
-        Layer::None => None,
-    }
 }
 
 fn redact(findings: Vec<Finding>, redactor: &Redactor) -> Vec<Finding> {

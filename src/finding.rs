@@ -28,50 +28,7 @@ impl Severity {
     }
 }
 
-/// The probe modules, one per playbook step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    /// Every node answers, and they agree with each other.
-    Health,
-    /// The shared database: reachability, migration level, users and tokens.
-    Db,
-    /// The Redis cache: reachability, prefixes, key census.
-    Cache,
-    /// The user token on every endpoint it should work on.
-    Token,
-    /// The smoke route matrix: route × node chat completions.
-    Routes,
-    /// The load balancer compared with the nodes behind it.
-    Lb,
-    /// Each node's own files (aisbf.json, session_secret.key) compared with
-    /// the cluster's config and with the other nodes'.
-    Files,
-}
-
-impl ProbeKind {
-    pub const ALL: [ProbeKind; 7] = [
-        ProbeKind::Health,
-        ProbeKind::Db,
-        ProbeKind::Cache,
-        ProbeKind::Files,
-        ProbeKind::Token,
-        ProbeKind::Routes,
-        ProbeKind::Lb,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::Health => "health",
-            ProbeKind::Db => "db",
-            ProbeKind::Cache => "cache",
-            ProbeKind::Token => "token",
-            ProbeKind::Routes => "routes",
-            ProbeKind::Lb => "lb",
-            ProbeKind::Files => "files",
-        }
-    }
-}
+pub use crate::probe::ProbeKind;
 
 /// Stable, machine-readable finding codes (part of the JSON contract).
 #[derive(

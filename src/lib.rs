@@ -7,7 +7,8 @@
 
 pub mod aisbf;
 pub mod aisbf_json;
-pub mod announce;
+pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod lease;
 pub mod metrics;
 pub mod probe;
 pub mod render;
+pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod verdict;

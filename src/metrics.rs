@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 
 use crate::engine::Report;
 use crate::finding::{Code, Severity};
-use crate::verdict::judgement;
+use crate::verdict::{Tier, judgement};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabel {
@@ -127,16 +127,12 @@ impl Metrics {
                     severity: f.severity.as_str().to_string(),
                 })
                 .inc();
-            let up = match f.code {
-                Code::NodeOk => Some(1),
-                Code::NodeUnreachable
-                | Code::NodeTimeout
-                | Code::NodeServerError
-                | Code::NodeBadAnswer
-                    if f.severity == Severity::Fail =>
-                {
-                    Some(0)
-                }
+            // Up or down as the judgement table says: a healthy node code,
+            // or a failing code of the "node down" tier.
+            let (judged, _) = judgement(f.code);
+            let up = match judged.tier {
+                _ if f.code == Code::NodeOk => Some(1),
+                Tier::NodeDown if f.severity == Severity::Fail => Some(0),
                 _ => None,
             };
             if let Some(up) = up {

@@ -17,20 +17,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 
-use crate::announce::{AnnounceError, Announcement, Announcer};
+use crate::app::Incidents;
+use crate::chat::ChatSurface;
 use crate::config::{Config, WatchConfig};
-use crate::engine::{self, Report, Scope};
+use crate::engine::{Engine, Scope};
 use crate::finding::Severity;
-use crate::lease::Lease;
+use crate::lease::{Lease, LeaseError};
 use crate::metrics::Metrics;
-use crate::store::{Incident, Store, now_ms};
+use crate::probe::NotConfigured;
+use crate::store::{Store, StoreError, now_ms};
 use crate::watch::{Change, Condition, WatchState};
+
+pub use crate::app::incident::{incident_title, recovery_summary};
 
 /// Who watch-mode runs, incidents and closes are recorded as.
 pub const WHO: &str = "watch";
@@ -39,16 +41,24 @@ pub const WHO: &str = "watch";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WatchError {
+    /// The config has no `[watch]` section.
     #[error("watch mode needs a [watch] section in the config")]
     NotConfigured,
+    /// A `[watch] probes` entry whose config section is missing.
     #[error("watch probe {probe} needs {needs} in the config")]
-    ProbeNotConfigured { probe: &'static str, needs: String },
+    ProbeNotConfigured {
+        probe: &'static str,
+        needs: NotConfigured,
+    },
+    /// The leader lease could not be taken or kept.
     #[error("{0}")]
-    Lease(String),
+    Lease(#[from] LeaseError),
+    /// The shared store failed.
     #[error("{0}")]
-    Store(String),
-    #[error("probe run failed: {0}")]
-    Run(String),
+    Store(#[from] StoreError),
+    /// The probe engine could not be built (its HTTP client).
+    #[error("cannot build the probe engine: {0}")]
+    Engine(#[source] anyhow::Error),
 }
 
 /// What one tick did.
@@ -77,25 +87,39 @@ pub fn holder_name() -> String {
 
 /// One replica's watch mode.
 pub struct Runner {
+    engine: Arc<Engine>,
     config: Arc<Config>,
     watch: WatchConfig,
     store: Store,
-    announcer: Arc<dyn Announcer>,
+    incidents: Incidents,
     metrics: Metrics,
     lease: Option<Mutex<Lease>>,
 }
 
 impl Runner {
-    /// Checks the `[watch]` config and connects the lease when Redis is configured.
+    /// Checks the `[watch]` config and connects the lease when Redis is
+    /// configured; probes with an engine of its own.
     pub async fn new(
         config: Arc<Config>,
         store: Store,
-        announcer: Arc<dyn Announcer>,
+        surface: Arc<dyn ChatSurface>,
         metrics: Metrics,
     ) -> Result<Runner, WatchError> {
+        let engine = Engine::new(config).map_err(WatchError::Engine)?;
+        Runner::with_engine(Arc::new(engine), store, surface, metrics).await
+    }
+
+    /// The same, sharing `engine` (and its HTTP client) with the process.
+    pub async fn with_engine(
+        engine: Arc<Engine>,
+        store: Store,
+        surface: Arc<dyn ChatSurface>,
+        metrics: Metrics,
+    ) -> Result<Runner, WatchError> {
+        let config = engine.config().clone();
         let watch = config.watch.clone().ok_or(WatchError::NotConfigured)?;
         for kind in &watch.probes {
-            if let Err(needs) = crate::probe::for_kind(*kind).requires(&config) {
+            if let Err(needs) = kind.spec().requires(&config) {
                 return Err(WatchError::ProbeNotConfigured {
                     probe: kind.as_str(),
                     needs,
@@ -103,25 +127,30 @@ impl Runner {
             }
         }
         let lease = match &watch.redis_url {
-            Some(url) => {
-                let lease = Lease::connect(
+            Some(url) => Some(Mutex::new(
+                Lease::connect(
                     url,
                     &lease_key(&config.cluster.name),
                     &holder_name(),
                     watch.lease_ttl,
                 )
-                .await
-                .map_err(|e| WatchError::Lease(config.redactor().scrub(&e.to_string())))?;
-                Some(Mutex::new(lease))
-            }
+                .await?,
+            )),
             None => None,
         };
         metrics.set_leader(lease.is_none());
+        let incidents = Incidents::new(
+            &config.cluster.name,
+            store.clone(),
+            surface,
+            config.redactor(),
+        );
         Ok(Runner {
+            engine,
             config,
             watch,
             store,
-            announcer,
+            incidents,
             metrics,
             lease,
         })
@@ -133,10 +162,6 @@ impl Runner {
 
     fn scrub(&self, e: impl std::fmt::Display) -> String {
         self.config.redactor().scrub(&e.to_string())
-    }
-
-    fn store_err(&self, e: crate::store::StoreError) -> WatchError {
-        WatchError::Store(self.scrub(e))
     }
 
     /// Takes or renews the lease; true when this replica leads (always true
@@ -195,19 +220,10 @@ impl Runner {
 
     /// The shared state; from the open incident when no state was written yet.
     async fn load_state(&self) -> Result<WatchState, WatchError> {
-        if let Some(s) = self
-            .store
-            .watch_state(self.cluster())
-            .await
-            .map_err(|e| self.store_err(e))?
-        {
+        if let Some(s) = self.store.watch_state(self.cluster()).await? {
             return Ok(s);
         }
-        let open = self
-            .store
-            .open_incident_of(self.cluster())
-            .await
-            .map_err(|e| self.store_err(e))?;
+        let open = self.store.open_incident_of(self.cluster()).await?;
         Ok(match open {
             Some(i) => WatchState {
                 announced: Condition {
@@ -235,16 +251,10 @@ impl Runner {
         let run_id = self
             .store
             .start_run(&cluster, WHO, &self.watch.probes)
-            .await
-            .map_err(|e| self.store_err(e))?;
-        let report = engine::run(self.config.clone(), &self.watch.probes, Scope::default())
-            .await
-            .map_err(|e| WatchError::Run(self.scrub(e)))?;
+            .await?;
+        let report = self.engine.run(&self.watch.probes, Scope::default()).await;
         self.metrics.observe(&report);
-        self.store
-            .finish_run(run_id, &report)
-            .await
-            .map_err(|e| self.store_err(e))?;
+        self.store.finish_run(run_id, &report).await?;
 
         let fence = self.fence().await;
         let mut state = self.load_state().await?;
@@ -255,7 +265,7 @@ impl Runner {
             if !self.may_post().await {
                 return Ok(Tick::Deposed);
             }
-            match self.announce(change, &report, fence).await {
+            match self.incidents.announce(change, &report, fence, WHO).await {
                 Ok(()) => announced.push(change),
                 Err(e) => {
                     tracing::warn!(
@@ -273,8 +283,7 @@ impl Runner {
         let written = self
             .store
             .save_watch_state(&cluster, &state, fence.unwrap_or(0))
-            .await
-            .map_err(|e| self.store_err(e))?;
+            .await?;
         if !written {
             tracing::warn!("a newer leader wrote the watch state; this replica was deposed");
             self.metrics.set_leader(false);
@@ -287,192 +296,39 @@ impl Runner {
         })
     }
 
-    async fn open_incident(&self) -> Result<Option<Incident>, WatchError> {
-        self.store
-            .open_incident_of(self.cluster())
-            .await
-            .map_err(|e| self.store_err(e))
-    }
-
-    /// Delivers one change and records it in the incident table.
-    async fn announce(
+    /// Tracks follow-ups for this run and reminds the due ones in their
+    /// thread, checking the lease before each post.
+    async fn follow_ups(
         &self,
-        change: Change,
-        report: &Report,
+        report: &crate::engine::Report,
         fence: Option<i64>,
-    ) -> Result<(), AnnounceError> {
-        let store = |e: WatchError| AnnounceError(e.to_string());
-        let message = Announcement {
-            change: Some(change),
-            report: report.clone(),
-            note: None,
-            fence,
-        };
-        let open = self.open_incident().await.map_err(store)?;
-        match (change, open) {
-            (Change::Recovery, None) => Ok(()),
-            (Change::Recovery, Some(incident)) => {
-                let summary = recovery_summary(&incident, now_ms());
-                if let Some(thread) = &incident.thread_id {
-                    self.announcer.close_thread(thread, &summary).await?;
-                }
-                self.store
-                    .close_incident(incident.id, WHO, &summary)
-                    .await
-                    .map_err(|e| store(self.store_err(e)))
-            }
-            (
-                _,
-                Some(Incident {
-                    thread_id: Some(thread),
-                    ..
-                }),
-            ) => {
-                // Escalation (or a failure while an incident is still open).
-                self.announcer.post(&thread, &message).await
-            }
-            (_, open) => {
-                let title = incident_title(report);
-                let thread = self.announcer.open_thread(&title, &message).await?;
-                let incident = match open {
-                    Some(i) => i,
-                    None => self
-                        .store
-                        .open_incident(self.cluster(), report, WHO)
-                        .await
-                        .map_err(|e| store(self.store_err(e)))?,
-                };
-                self.store
-                    .set_thread(incident.id, &thread)
-                    .await
-                    .map_err(|e| store(self.store_err(e)))
-            }
-        }
-    }
-
-    /// Opens follow-ups for drift seen during an incident, repairs the ones
-    /// this run shows fixed, and reminds the rest in their thread once per
-    /// `remind_every`.
-    async fn follow_ups(&self, report: &Report, fence: Option<i64>) -> Result<(), WatchError> {
-        let cluster = self.cluster();
-        if report.status != Severity::Ok
-            && let Some(incident) = self.open_incident().await?
-        {
-            self.store
-                .open_follow_ups(cluster, Some(incident.id), report)
-                .await
-                .map_err(|e| self.store_err(e))?;
-        }
-        let repaired = self
-            .store
-            .repair_follow_ups(cluster, report)
-            .await
-            .map_err(|e| self.store_err(e))?;
-        for fu in &repaired {
-            tracing::info!(follow_up = fu.id, subject = %fu.subject, "follow-up repaired");
-        }
+    ) -> Result<(), WatchError> {
+        self.incidents.track_follow_ups(report).await?;
         let now = now_ms();
-        let every = i64::try_from(self.watch.remind_every.as_millis()).unwrap_or(i64::MAX);
-        let open = self
-            .store
-            .open_follow_ups_of(Some(cluster))
-            .await
-            .map_err(|e| self.store_err(e))?;
-        for fu in open {
-            let since = fu.last_reminded_at_ms.unwrap_or(fu.opened_at_ms);
-            if now.saturating_sub(since) < every {
-                continue;
-            }
-            let Some(incident_id) = fu.incident_id else {
-                continue;
-            };
-            let Some(thread) = self
-                .store
-                .incident(incident_id)
-                .await
-                .map_err(|e| self.store_err(e))?
-                .and_then(|i| i.thread_id)
-            else {
-                continue;
-            };
+        for (fu, thread) in self
+            .incidents
+            .due_reminders(now, self.watch.remind_every)
+            .await?
+        {
             if !self.may_post().await {
                 return Ok(());
             }
-            let message = Announcement {
-                change: None,
-                report: report.clone(),
-                note: Some(format!(
-                    "Follow-up #{} still open: {} {} ({}). The cluster was worked around, not repaired.",
-                    fu.id, fu.subject, fu.code, fu.note
-                )),
-                fence,
-            };
-            match self.announcer.post(&thread, &message).await {
-                Ok(()) => self
-                    .store
-                    .mark_reminded(fu.id, now)
-                    .await
-                    .map_err(|e| self.store_err(e))?,
-                Err(e) => tracing::warn!(
-                    follow_up = fu.id,
-                    reason = %self.scrub(e),
-                    "reminder not delivered; retrying on the next run"
-                ),
-            }
+            self.incidents
+                .remind(&fu, &thread, report, fence, now)
+                .await?;
         }
         Ok(())
     }
-}
-
-/// The thread title of a new incident.
-pub fn incident_title(report: &Report) -> String {
-    let layer: &str = report.verdict.layer.into();
-    if report.verdict.culprits.is_empty() {
-        format!("{}: {layer}", report.cluster)
-    } else {
-        format!(
-            "{}: {layer} ({})",
-            report.cluster,
-            report.verdict.culprits.join(", ")
-        )
-    }
-}
-
-/// The summary posted when an incident recovers.
-pub fn recovery_summary(incident: &Incident, now_ms: i64) -> String {
-    let secs = u64::try_from(now_ms.saturating_sub(incident.opened_at_ms) / 1000).unwrap_or(0);
-    let took = humantime::format_duration(Duration::from_secs(secs));
-    let culprits = if incident.culprits.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", incident.culprits.join(", "))
-    };
-    format!(
-        "Recovered: {} layer{culprits} healthy again after {took}. Was: {}",
-        incident.layer, incident.summary
-    )
 }
 
 /// Runs watch mode until `shutdown` resolves: renews the lease every third of
 /// its TTL in the background (so a slow probe run never loses it), runs
 /// [`Runner::tick`] every `[watch] every`, and releases the lease on the way out.
 pub async fn run(
-    config: Arc<Config>,
-    store: Store,
-    announcer: Arc<dyn Announcer>,
-    metrics: Metrics,
+    runner: Arc<Runner>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), WatchError> {
-    let runner = Arc::new(Runner::new(config.clone(), store.clone(), announcer, metrics).await?);
     let watch = runner.watch.clone();
-    // Runs still "running" long after any deadline belong to a dead replica.
-    let stale = config.cluster.deadline_ms.saturating_mul(2) + 60_000;
-    let stale = i64::try_from(stale).unwrap_or(i64::MAX);
-    match store.mark_interrupted(now_ms().saturating_sub(stale)).await {
-        Ok(n) if n > 0 => tracing::info!(runs = n, "marked runs of a dead replica interrupted"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %runner.scrub(e), "cannot mark interrupted runs"),
-    }
     let renewer = runner.lease.as_ref().map(|_| {
         let r = runner.clone();
         let period = (watch.lease_ttl / 3).max(Duration::from_millis(50));
@@ -492,7 +348,7 @@ pub async fn run(
             _ = interval.tick() => {
                 match runner.tick().await {
                     Ok(t) => tracing::debug!(tick = ?t, "watch run"),
-                    Err(e) => tracing::warn!(error = %e, "watch run failed; retrying on the next tick"),
+                    Err(e) => tracing::warn!(error = %runner.scrub(e), "watch run failed; retrying on the next tick"),
                 }
             }
         }
@@ -502,85 +358,4 @@ pub async fn run(
     }
     runner.release().await;
     Ok(())
-}
-
-/// Prints one line per announcement on stdout: `watch` in a terminal or cron.
-/// Thread ids are made up (`<unix ms><pid>`), unique per process.
-pub struct StdoutAnnouncer {
-    next: AtomicU64,
-}
-
-impl Default for StdoutAnnouncer {
-    fn default() -> Self {
-        Self {
-            next: AtomicU64::new(0),
-        }
-    }
-}
-
-fn line(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}");
-    let _ = stdout.flush();
-}
-
-fn describe(m: &Announcement) -> String {
-    let layer: &str = m.report.verdict.layer.into();
-    let change = match m.change {
-        Some(c) => serde_json::to_value(c)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        None => "reminder".into(),
-    };
-    let culprits = if m.report.verdict.culprits.is_empty() {
-        "-".to_string()
-    } else {
-        m.report.verdict.culprits.join(",")
-    };
-    let mut s = format!("change={change} layer={layer} culprits={culprits}");
-    if let Some(note) = &m.note {
-        s.push_str(&format!(" note={note:?}"));
-    }
-    s
-}
-
-impl Announcer for StdoutAnnouncer {
-    fn open_thread<'a>(
-        &'a self,
-        _title: &'a str,
-        first: &'a Announcement,
-    ) -> BoxFuture<'a, Result<String, AnnounceError>> {
-        Box::pin(async move {
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let thread = format!("{}{}{n}", now_ms(), std::process::id());
-            line(&format!("{} thread={thread}", describe(first)));
-            Ok(thread)
-        })
-    }
-
-    fn post<'a>(
-        &'a self,
-        thread_id: &'a str,
-        message: &'a Announcement,
-    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
-        Box::pin(async move {
-            line(&format!("{} thread={thread_id}", describe(message)));
-            Ok(())
-        })
-    }
-
-    fn close_thread<'a>(
-        &'a self,
-        thread_id: &'a str,
-        summary: &'a str,
-    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
-        Box::pin(async move {
-            line(&format!(
-                "change=recovery layer=none culprits=- thread={thread_id} summary={summary:?}"
-            ));
-            Ok(())
-        })
-    }
 }

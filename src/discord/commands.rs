@@ -3,6 +3,8 @@
 use serde_json::{Value, json};
 
 use super::rest::{Rest, RestError};
+use crate::app::request::{COMMAND, describe};
+use crate::probe::{ProbeKind, ProbeSpec};
 
 fn opt(name: &str, description: &str, autocomplete: bool) -> Value {
     json!({
@@ -15,33 +17,46 @@ fn sub(name: &str, description: &str, options: Vec<Value>) -> Value {
     json!({"type": 1, "name": name, "description": description, "options": options})
 }
 
-/// The command tree Discord should hold (one chat-input command `/aisbf`).
+/// A probe's subcommand, from the probe registry.
+fn probe_sub(spec: &ProbeSpec) -> Value {
+    let options = spec
+        .target
+        .map(|t| vec![opt(t.name(), t.about(), true)])
+        .unwrap_or_default();
+    sub(spec.name(), &describe(spec), options)
+}
+
+/// The command tree Discord should hold (one chat-input command `/aisbf`):
+/// `health`, `diagnose`, then every other probe in registry order, then
+/// `incident`.
 pub fn tree() -> Value {
+    let mut subs: Vec<Value> = Vec::new();
+    for spec in crate::probe::specs() {
+        subs.push(probe_sub(spec));
+        if spec.kind == ProbeKind::Health {
+            subs.push(sub(
+                "diagnose",
+                "Run every probe and give one verdict",
+                vec![opt("symptom", "What users report", true)],
+            ));
+        }
+    }
+    subs.push(json!({
+        "type": 2, "name": "incident", "description": "The incident of this cluster",
+        "options": [
+            sub("open", "Open an incident with a thread (ops roles only)", vec![]),
+            sub("close", "Close the open incident and archive its thread (ops roles only)", vec![]),
+            sub("status", "The open incident and its follow-ups", vec![]),
+        ]
+    }));
     json!([{
-        "name": "aisbf",
+        "name": COMMAND,
         "type": 1,
         "description": "Diagnose the AISBF cluster",
         // Manage Guild by default; server admins can widen it in Discord.
         "default_member_permissions": "32",
         "dm_permission": false,
-        "options": [
-            sub("health", "Ask every node (or one) how it is", vec![opt("node", "Only this configured node", true)]),
-            sub("diagnose", "Run every probe and give one verdict", vec![opt("symptom", "What users report", true)]),
-            sub("db", "Do the nodes share one database?", vec![]),
-            sub("cache", "Is the shared Redis cache consistent?", vec![]),
-            sub("routes", "Smoke-test routes (costs money; ops roles only)", vec![opt("route", "Only this configured route", true)]),
-            sub("token", "Does the token work the same on every node?", vec![]),
-            sub("lb", "Does the balancer spread over healthy nodes?", vec![]),
-            sub("files", "Do the nodes' aisbf.json and session keys agree?", vec![]),
-            {
-                "type": 2, "name": "incident", "description": "The incident of this cluster",
-                "options": [
-                    sub("open", "Open an incident with a thread (ops roles only)", vec![]),
-                    sub("close", "Close the open incident and archive its thread (ops roles only)", vec![]),
-                    sub("status", "The open incident and its follow-ups", vec![]),
-                ]
-            }
-        ]
+        "options": subs,
     }])
 }
 

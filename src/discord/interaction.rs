@@ -4,13 +4,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::Scope;
+use crate::app::Request;
 use crate::finding::ProbeKind;
 use crate::verdict::Symptom;
-
-/// Longest option value we accept (node and route names are short; anything
-/// longer is refused instead of being probed or echoed).
-pub const MAX_OPTION_LEN: usize = 100;
 
 pub const PING: u8 = 1;
 pub const APPLICATION_COMMAND: u8 = 2;
@@ -149,39 +145,7 @@ impl Interaction {
     }
 }
 
-/// What the user asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Health { node: Option<String> },
-    Diagnose { symptom: Option<Symptom> },
-    Db,
-    Cache,
-    Routes { route: Option<String> },
-    Token,
-    Lb,
-    Files,
-    IncidentOpen,
-    IncidentClose,
-    IncidentStatus,
-}
-
-/// Why a command cannot be run (answered as an ephemeral message).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// Not a command of the `/aisbf` tree (or a button we did not make).
-    #[error("unknown command {0:?}")]
-    Unknown(String),
-    /// An option value longer than [`MAX_OPTION_LEN`].
-    #[error("option `{0}` is longer than {MAX_OPTION_LEN} characters; refused")]
-    Oversized(String),
-    /// An option that should be a string is not.
-    #[error("option `{0}` must be text")]
-    NotText(String),
-    /// A symptom that is not one of [`Symptom::ALL`].
-    #[error("unknown symptom {0:?}")]
-    UnknownSymptom(String),
-}
+pub use crate::app::request::{MAX_OPTION_LEN, RequestError as CommandError};
 
 fn text_opt(opts: &[Opt], name: &str) -> Result<Option<String>, CommandError> {
     let Some(o) = opts.iter().find(|o| o.name == name) else {
@@ -211,160 +175,32 @@ fn check_sizes(opts: &[Opt]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The command of an APPLICATION_COMMAND interaction (`/aisbf <sub> ...`).
-pub fn command_of(data: &Data) -> Result<Command, CommandError> {
+/// The request of an APPLICATION_COMMAND interaction (`/aisbf <sub> ...`).
+pub fn command_of(data: &Data) -> Result<Request, CommandError> {
     check_sizes(&data.options)?;
     let name = data.name.as_deref().unwrap_or_default();
-    if name != "aisbf" {
+    if name != crate::app::request::COMMAND {
         return Err(CommandError::Unknown(name.to_string()));
     }
     let Some(sub) = data.options.first() else {
-        return Err(CommandError::Unknown("aisbf".into()));
+        return Err(CommandError::Unknown(name.into()));
     };
     let o = &sub.options;
-    Ok(match sub.name.as_str() {
-        "health" => Command::Health {
-            node: text_opt(o, "node")?,
+    let option = match sub.name.as_str() {
+        "diagnose" => text_opt(o, "symptom")?,
+        // `incident <action>` is a subcommand group.
+        "incident" => o.first().map(|s| s.name.clone()),
+        probe => match ProbeKind::parse(probe).and_then(|k| k.spec().target) {
+            Some(target) => text_opt(o, target.name())?,
+            None => None,
         },
-        "diagnose" => Command::Diagnose {
-            symptom: match text_opt(o, "symptom")? {
-                None => None,
-                Some(s) => Some(Symptom::parse(&s).ok_or(CommandError::UnknownSymptom(s))?),
-            },
-        },
-        "db" => Command::Db,
-        "cache" => Command::Cache,
-        "routes" => Command::Routes {
-            route: text_opt(o, "route")?,
-        },
-        "token" => Command::Token,
-        "lb" => Command::Lb,
-        "files" => Command::Files,
-        "incident" => match o.first().map(|s| s.name.as_str()) {
-            Some("open") => Command::IncidentOpen,
-            Some("close") => Command::IncidentClose,
-            Some("status") => Command::IncidentStatus,
-            other => return Err(CommandError::Unknown(format!("incident {other:?}"))),
-        },
-        other => return Err(CommandError::Unknown(other.to_string())),
-    })
-}
-
-impl Command {
-    /// The probes this command runs (empty for incident commands, which decide themselves).
-    pub fn kinds(&self, config: &crate::config::Config) -> Vec<ProbeKind> {
-        match self {
-            Command::Health { .. } => vec![ProbeKind::Health],
-            Command::Diagnose { symptom } => crate::engine::diagnose_kinds(config, *symptom),
-            Command::Db => vec![ProbeKind::Db],
-            Command::Cache => vec![ProbeKind::Cache],
-            Command::Routes { .. } => vec![ProbeKind::Routes],
-            Command::Token => vec![ProbeKind::Token],
-            Command::Lb => vec![ProbeKind::Lb],
-            Command::Files => vec![ProbeKind::Files],
-            Command::IncidentOpen => crate::engine::diagnose_kinds(config, None),
-            Command::IncidentClose | Command::IncidentStatus => Vec::new(),
-        }
-    }
-
-    pub fn scope(&self) -> Scope {
-        match self {
-            Command::Health { node: Some(n) } => Scope {
-                nodes: vec![n.clone()],
-                ..Scope::default()
-            },
-            Command::Routes { route: Some(r) } => Scope {
-                routes: vec![r.clone()],
-                ..Scope::default()
-            },
-            Command::Diagnose { symptom } => Scope {
-                symptom: *symptom,
-                ..Scope::default()
-            },
-            _ => Scope::default(),
-        }
-    }
-
-    /// Commands that cost money or write need one of `ops_roles`.
-    pub fn needs_ops(&self) -> bool {
-        matches!(
-            self,
-            Command::Routes { .. } | Command::IncidentOpen | Command::IncidentClose
-        )
-    }
-
-    /// How the command reads in chat.
-    pub fn label(&self) -> String {
-        match self {
-            Command::Health { node: Some(n) } => format!("/aisbf health node:{n}"),
-            Command::Health { node: None } => "/aisbf health".into(),
-            Command::Diagnose { symptom: Some(s) } => {
-                format!("/aisbf diagnose symptom:{}", s.as_str())
-            }
-            Command::Diagnose { symptom: None } => "/aisbf diagnose".into(),
-            Command::Db => "/aisbf db".into(),
-            Command::Cache => "/aisbf cache".into(),
-            Command::Routes { route: Some(r) } => format!("/aisbf routes route:{r}"),
-            Command::Routes { route: None } => "/aisbf routes".into(),
-            Command::Token => "/aisbf token".into(),
-            Command::Lb => "/aisbf lb".into(),
-            Command::Files => "/aisbf files".into(),
-            Command::IncidentOpen => "/aisbf incident open".into(),
-            Command::IncidentClose => "/aisbf incident close".into(),
-            Command::IncidentStatus => "/aisbf incident status".into(),
-        }
-    }
-
-    /// The "Re-run" button's custom_id (at most 100 characters; None when it would not fit).
-    pub fn custom_id(&self) -> Option<String> {
-        let id = match self {
-            Command::Health { node } => format!("run:health:{}", node.as_deref().unwrap_or("")),
-            Command::Diagnose { symptom } => {
-                format!("run:diagnose:{}", symptom.map(|s| s.as_str()).unwrap_or(""))
-            }
-            Command::Db => "run:db:".into(),
-            Command::Cache => "run:cache:".into(),
-            Command::Routes { route } => format!("run:routes:{}", route.as_deref().unwrap_or("")),
-            Command::Token => "run:token:".into(),
-            Command::Lb => "run:lb:".into(),
-            Command::Files => "run:files:".into(),
-            Command::IncidentOpen | Command::IncidentClose => return None,
-            Command::IncidentStatus => "run:incident-status:".into(),
-        };
-        (id.chars().count() <= 100).then_some(id)
-    }
-}
-
-/// The command a button press asks for: `run:<cmd>:<arg>` or `pin:<node>`.
-pub fn command_of_custom_id(id: &str) -> Result<Command, CommandError> {
-    if id.chars().count() > 100 {
-        return Err(CommandError::Oversized("custom_id".into()));
-    }
-    let arg = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    if let Some(node) = id.strip_prefix("pin:") {
-        return Ok(Command::Health { node: arg(node) });
-    }
-    let Some(rest) = id.strip_prefix("run:") else {
-        return Err(CommandError::Unknown(id.to_string()));
     };
-    let (cmd, a) = rest.split_once(':').unwrap_or((rest, ""));
-    Ok(match cmd {
-        "health" => Command::Health { node: arg(a) },
-        "diagnose" => Command::Diagnose {
-            symptom: match arg(a) {
-                None => None,
-                Some(s) => Some(Symptom::parse(&s).ok_or(CommandError::UnknownSymptom(s))?),
-            },
-        },
-        "db" => Command::Db,
-        "cache" => Command::Cache,
-        "routes" => Command::Routes { route: arg(a) },
-        "token" => Command::Token,
-        "lb" => Command::Lb,
-        "files" => Command::Files,
-        "incident-status" => Command::IncidentStatus,
-        other => return Err(CommandError::Unknown(other.to_string())),
-    })
+    Request::from_words(&sub.name, option)
+}
+
+/// The request a button press asks for: `run:<cmd>:<arg>` or `pin:<node>`.
+pub fn command_of_custom_id(id: &str) -> Result<Request, CommandError> {
+    Request::from_rerun_id(id)
 }
 
 /// The focused option of an autocomplete interaction: (option name, typed text).

@@ -1,7 +1,7 @@
-//! Watch mode's Discord delivery: the Announcer over the fake Discord.
+//! Watch mode's Discord delivery: the Discord chat surface over the fake Discord.
 
-use aisbf_doctor::announce::{Announcement, Announcer};
-use aisbf_doctor::discord::DiscordAnnouncer;
+use aisbf_doctor::chat::{Announcement, ChatSurface};
+use aisbf_doctor::discord::DiscordSurface;
 use aisbf_doctor::engine::Report;
 use aisbf_doctor::finding::{Code, Finding, ProbeKind, Severity};
 use aisbf_doctor::watch::Change;
@@ -29,9 +29,9 @@ async fn the_announcer_opens_a_thread_posts_into_it_and_archives_it_with_a_summa
     let metrics = aisbf_doctor::metrics::Metrics::new();
     let mut rest = h.bot.rest.clone();
     rest.metrics = Some(metrics.clone());
-    let announcer = DiscordAnnouncer::new(
+    let announcer = DiscordSurface::new(
         rest,
-        INCIDENT_CHANNEL.parse().expect("id"),
+        Some(INCIDENT_CHANNEL.parse().expect("id")),
         h.bot.redactor.clone(),
     );
     let first = Announcement {
@@ -100,9 +100,9 @@ async fn a_failed_announcement_is_an_error_with_the_reason_not_a_silent_drop() {
         403,
         serde_json::json!({"message": "Missing Permissions", "code": 50013}),
     );
-    let announcer = DiscordAnnouncer::new(
+    let announcer = DiscordSurface::new(
         h.bot.rest.clone(),
-        INCIDENT_CHANNEL.parse().expect("id"),
+        Some(INCIDENT_CHANNEL.parse().expect("id")),
         h.bot.redactor.clone(),
     );
     let a = Announcement {
@@ -124,9 +124,9 @@ async fn a_failed_announcement_is_an_error_with_the_reason_not_a_silent_drop() {
 #[tokio::test]
 async fn a_post_from_a_stale_leader_fence_is_refused_and_not_sent() {
     let h = harness(healthy_cluster().await, "gateway").await;
-    let announcer = DiscordAnnouncer::new(
+    let announcer = DiscordSurface::new(
         h.bot.rest.clone(),
-        INCIDENT_CHANNEL.parse().expect("id"),
+        Some(INCIDENT_CHANNEL.parse().expect("id")),
         h.bot.redactor.clone(),
     );
     let with_fence = |fence| Announcement {

@@ -102,8 +102,9 @@ fn a_documented_interaction_survives_serenity_and_back_into_our_parser() {
         aisbf_doctor::discord::interaction::command_of(&ix.data.expect("data")).expect("command");
     assert_eq!(
         cmd,
-        aisbf_doctor::discord::interaction::Command::Health {
-            node: Some("aisbf-1".into())
+        aisbf_doctor::app::Request::Check {
+            probe: aisbf_doctor::finding::ProbeKind::Health,
+            target: Some("aisbf-1".into())
         }
     );
 }

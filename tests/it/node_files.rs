@@ -368,8 +368,10 @@ async fn a_stale_majority_is_blamed_and_the_only_fresh_node_is_not() {
 
 #[test]
 fn discord_has_a_files_command_that_runs_the_files_probe() {
+    use aisbf_doctor::app::Request;
     use aisbf_doctor::discord::commands::tree;
-    use aisbf_doctor::discord::interaction::{Command, command_of_custom_id};
+    use aisbf_doctor::discord::interaction::command_of_custom_id;
+    use aisbf_doctor::finding::ProbeKind;
     let t = tree();
     let subs: Vec<&str> = t[0]["options"]
         .as_array()
@@ -379,7 +381,13 @@ fn discord_has_a_files_command_that_runs_the_files_probe() {
         .collect();
     assert!(subs.contains(&"files"), "{subs:?}");
     let c = command_of_custom_id("run:files:").expect("button");
-    assert_eq!(c, Command::Files);
-    assert_eq!(c.custom_id().as_deref(), Some("run:files:"));
+    assert_eq!(
+        c,
+        Request::Check {
+            probe: ProbeKind::Files,
+            target: None
+        }
+    );
+    assert_eq!(c.rerun_id().as_deref(), Some("run:files:"));
     assert_eq!(c.label(), "/aisbf files");
 }

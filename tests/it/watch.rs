@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aisbf_doctor::announce::{AnnounceError, Announcement, Announcer};
+use aisbf_doctor::chat::{Announcement, ChatError, ChatSurface};
 use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
@@ -122,9 +122,9 @@ impl Recorder {
     fn posts(&self) -> Vec<String> {
         self.posts.lock().map(|p| p.clone()).unwrap_or_default()
     }
-    fn push(&self, s: String) -> Result<(), AnnounceError> {
+    fn push(&self, s: String) -> Result<(), ChatError> {
         if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(AnnounceError("discord answered 503".into()));
+            return Err(ChatError::Delivery("discord answered 503".into()));
         }
         if let Ok(mut p) = self.posts.lock() {
             p.push(s);
@@ -139,12 +139,12 @@ fn change_name(m: &Announcement) -> String {
         .unwrap_or_else(|| "Reminder".into())
 }
 
-impl Announcer for Recorder {
+impl ChatSurface for Recorder {
     fn open_thread<'a>(
         &'a self,
         _title: &'a str,
         first: &'a Announcement,
-    ) -> BoxFuture<'a, Result<String, AnnounceError>> {
+    ) -> BoxFuture<'a, Result<String, ChatError>> {
         Box::pin(async move {
             self.push(format!("open {}", change_name(first)))?;
             Ok("111111111111111111".to_string())
@@ -154,14 +154,14 @@ impl Announcer for Recorder {
         &'a self,
         thread_id: &'a str,
         message: &'a Announcement,
-    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(async move { self.push(format!("post {thread_id} {}", change_name(message))) })
     }
     fn close_thread<'a>(
         &'a self,
         thread_id: &'a str,
         _summary: &'a str,
-    ) -> BoxFuture<'a, Result<(), AnnounceError>> {
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(async move { self.push(format!("close {thread_id}")) })
     }
 }

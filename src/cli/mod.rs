@@ -1,0 +1,269 @@
+//! Command line: parse arguments, load config, call the engine, render, exit code.
+//!
+//! Exit codes follow the Nagios plugin convention: 0 ok, 1 warn, 2 fail,
+//! 3 unknown (config or internal error).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+mod ops;
+mod probes;
+mod serve;
+
+use crate::engine::{self, Report, Scope};
+use crate::finding::{ProbeKind, Severity};
+use crate::render::{self, Format};
+use crate::verdict::Symptom;
+use ops::{cache_flush, discord, healthcheck, incidents};
+use probes::{check, demo};
+use serve::{serve, watch};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aisbf-doctor",
+    version,
+    about = "Diagnoses multi-node AISBF clusters"
+)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, env = "AISBF_DOCTOR_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one probe against the configured cluster.
+    Check {
+        #[arg(value_enum)]
+        probe: ProbeKind,
+        /// Only these nodes (repeatable; must be configured).
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Only these smoke routes (repeatable; must be configured).
+        #[arg(long = "route", value_name = "NAME")]
+        routes: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write a PNG bar chart of per-node latencies (health probe).
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+    /// Run every probe the config allows and give one verdict.
+    Diagnose {
+        /// What users report; orders the checks and is echoed in the verdict.
+        #[arg(long, value_parser = parse_symptom, value_name = "SYMPTOM")]
+        symptom: Option<Symptom>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show the incident memory: incidents and open follow-ups.
+    Incidents {
+        #[command(subcommand)]
+        what: Option<IncidentsCommand>,
+    },
+    /// Run the `[watch]` probes on a schedule and print one line per change
+    /// of state (new failure, escalation, recovery, follow-up reminder).
+    Watch {
+        /// One scheduled run, then exit (for cron).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Redis cache maintenance (`cache flush` is the only command that writes).
+    Cache {
+        #[command(subcommand)]
+        what: CacheCommand,
+    },
+    /// Run the Discord bot (`[discord] mode`: gateway or http).
+    Serve,
+    /// Discord housekeeping.
+    Discord {
+        #[command(subcommand)]
+        what: DiscordCommand,
+    },
+    /// Exit 0 when the bot's own health endpoint answers 2xx, else 1 (for a
+    /// container HEALTHCHECK; needs no config and no curl).
+    Healthcheck {
+        #[arg(long, env = "AISBF_DOCTOR_HEALTHCHECK_URL", default_value = DEFAULT_HEALTHCHECK_URL)]
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Start a 3-node fake AISBF cluster in-process (one node drifted) and diagnose it.
+    Demo {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write a PNG bar chart of the demo nodes' latencies.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+}
+
+fn parse_symptom(s: &str) -> Result<Symptom, String> {
+    Symptom::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown symptom {s:?}; one of: {}", all.join(", "))
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordCommand {
+    /// Register the `/aisbf` command tree (only when it changed).
+    Register {
+        /// Register in this guild (instant updates) instead of globally.
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Delete every key under one of this cluster's declared prefixes
+    /// (SCAN + UNLINK in batches; never FLUSHDB/FLUSHALL).
+    Flush {
+        /// Exactly `[cache] prefix` or `response_prefix` from the config.
+        #[arg(long)]
+        prefix: String,
+        /// Do not count first nor ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Keys per SCAN call and per UNLINK.
+        #[arg(long, default_value_t = crate::flush::DEFAULT_BATCH)]
+        batch: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// Recent incidents and every open follow-up (the default).
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One incident with its follow-ups.
+    Show { id: i64 },
+}
+
+/// The Nagios exit code for a report.
+pub fn exit_code(status: Severity) -> u8 {
+    match status {
+        Severity::Ok => 0,
+        Severity::Warn => 1,
+        Severity::Fail => 2,
+        Severity::Unknown => EXIT_UNKNOWN,
+    }
+}
+
+pub const EXIT_UNKNOWN: u8 = 3;
+
+/// Where `serve` answers `/healthz` by default.
+pub const DEFAULT_HEALTHCHECK_URL: &str = "http://127.0.0.1:8080/healthz";
+
+fn unknown(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("aisbf-doctor: {message}");
+    ExitCode::from(EXIT_UNKNOWN)
+}
+
+fn color_for(format: Format) -> bool {
+    format == Format::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
+fn print_report(report: &Report, format: Format) {
+    out(render::render(report, format, color_for(format)).trim_end());
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Demo { format, chart } => demo(format, chart).await,
+        Command::Watch { once } => match config::load(&cli.config) {
+            Ok(config) => watch(config, once).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
+        Command::Serve => match config::load(&cli.config) {
+            Ok(config) => serve(config).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
+        Command::Discord { what } => match config::load(&cli.config) {
+            Ok(config) => discord(config, what).await,
+            Err(e) => unknown(format!("config error: {e}")),
+        },
+        Command::Healthcheck { url, timeout_ms } => healthcheck(&url, timeout_ms).await,
+        Command::Incidents { what } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            incidents(
+                &config,
+                what.unwrap_or(IncidentsCommand::List { limit: 20 }),
+            )
+            .await
+        }
+        Command::Cache {
+            what: CacheCommand::Flush { prefix, yes, batch },
+        } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            cache_flush(&config, &prefix, yes, batch).await
+        }
+        Command::Diagnose { symptom, format } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            let kinds = engine::diagnose_kinds(&config, symptom);
+            let scope = Scope {
+                symptom,
+                ..Scope::default()
+            };
+            check(config, &kinds, scope, format, None).await
+        }
+        Command::Check {
+            probe,
+            nodes,
+            routes,
+            format,
+            chart,
+        } => {
+            let config = match config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return unknown(format!("config error: {e}")),
+            };
+            let scope = Scope {
+                nodes,
+                routes,
+                symptom: None,
+            };
+            check(config, &[probe], scope, format, chart).await
+        }
+    }
+}
+
+/// The store the config names, or the default SQLite file.
+pub fn store_url(config: &Config) -> crate::secret::Secret {
+    config
+        .store
+        .as_ref()
+        .map(|s| s.url.clone())
+        .unwrap_or_else(|| crate::secret::Secret::new(crate::store::DEFAULT_URL))
+}

@@ -1,0 +1,98 @@
+//! `check`, `diagnose` and `demo`: run probes once, print the verdict, exit
+//! with its Nagios code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{exit_code, out, print_report, unknown};
+use crate::config::Config;
+use crate::engine::{self, Report, Scope};
+use crate::finding::ProbeKind;
+use crate::render::{self, Format};
+
+fn write_chart(report: &Report, path: &std::path::Path) -> Result<(), String> {
+    match render::chart::latency_png(report)? {
+        Some(png) => std::fs::write(path, png).map_err(|e| e.to_string()),
+        None => Err("no node latency was measured".into()),
+    }
+}
+
+/// Records a CLI run when the config has a `[store]` section; a store that
+/// cannot be written never costs the operator the verdict.
+async fn record(config: &Config, kinds: &[ProbeKind], report: &Report) {
+    let Some(sc) = &config.store else {
+        return;
+    };
+    let result = async {
+        let store = crate::store::Store::open(&sc.url).await?;
+        let id = store.start_run(&config.cluster.name, "cli", kinds).await?;
+        store.finish_run(id, report).await?;
+        let cluster = &config.cluster.name;
+        store.repair_follow_ups(cluster, report).await?;
+        Ok::<_, crate::store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %config.redactor().scrub(&e.to_string()), "run not recorded");
+    }
+}
+
+pub(super) async fn check(
+    config: Config,
+    kinds: &[ProbeKind],
+    scope: Scope,
+    format: Format,
+    chart: Option<PathBuf>,
+) -> ExitCode {
+    if let Err(e) = engine::validate_scope(&config, &scope) {
+        return unknown(e);
+    }
+    for kind in kinds {
+        if let Err(needs) = kind.spec().requires(&config) {
+            return unknown(format!(
+                "check {}: needs {needs} in the config",
+                kind.as_str()
+            ));
+        }
+    }
+    let config = Arc::new(config);
+    match engine::run(config.clone(), kinds, scope).await {
+        Ok(report) => {
+            record(&config, kinds, &report).await;
+            // The verdict is printed whatever happens to the chart: the probes
+            // already ran, and their answer keeps its exit code.
+            print_report(&report, format);
+            if let Some(path) = chart
+                && let Err(e) = write_chart(&report, &path)
+            {
+                eprintln!(
+                    "aisbf-doctor: cannot write chart {}: {e} (the verdict above stands)",
+                    path.display()
+                );
+            }
+            ExitCode::from(exit_code(report.status))
+        }
+        Err(e) => unknown(format!("internal error: {e}")),
+    }
+}
+
+pub(super) async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
+    match crate::demo::run().await {
+        Ok(report) => {
+            if let Some(path) = chart
+                && let Err(e) = write_chart(&report, &path)
+            {
+                return unknown(format!("cannot write chart {}: {e}", path.display()));
+            }
+            print_report(&report, format);
+            if format == Format::Text {
+                out("");
+                out(crate::demo::EXPLANATION);
+            }
+            // The demo succeeded if it ran; its cluster is drifted on purpose.
+            ExitCode::SUCCESS
+        }
+        Err(e) => unknown(format!("demo failed: {e}")),
+    }
+}

@@ -1,0 +1,119 @@
+//! The long-running process, assembled from its parts: `serve` (the chat
+//! bot, with the metrics endpoint and the watch schedule beside it) and
+//! `watch` (the schedule alone, announcing on stdout).
+//!
+//! Surfaces and watch mode share one [`Engine`] (one HTTP client) and one
+//! store; runs a dead replica left `running` are marked interrupted once, here.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::chat::ChatSurface;
+use crate::chat::stdout::StdoutSurface;
+use crate::config::Config;
+use crate::discord::{Bot, DiscordSurface, Rest};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::store::{Store, now_ms};
+use crate::watch_runner::{self, Runner};
+
+/// Opens the store and marks runs left `running` by a dead process as
+/// interrupted: only runs far older than any deadline, since another replica
+/// may be mid-run.
+pub async fn open_store(config: &Config, url: &Secret) -> anyhow::Result<Store> {
+    let redactor = config.redactor();
+    let store = Store::open(url)
+        .await
+        .map_err(|e| anyhow::anyhow!(redactor.scrub(&e.to_string())))?;
+    let stale = config.cluster.deadline_ms.saturating_mul(2) + 60_000;
+    let stale = i64::try_from(stale).unwrap_or(i64::MAX);
+    match store.mark_interrupted(now_ms().saturating_sub(stale)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "runs left running by a dead process marked interrupted"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %redactor.scrub(&e.to_string()), "cannot mark interrupted runs")
+        }
+    }
+    Ok(store)
+}
+
+/// `aisbf-doctor serve`: the Discord bot, the `[metrics]` endpoint and, with
+/// `[watch]`, the schedule announcing into the incident channel.
+pub async fn serve(config: Arc<Config>, store_url: &Secret) -> anyhow::Result<()> {
+    let Some(d) = config.discord.clone() else {
+        anyhow::bail!("the config has no [discord] section");
+    };
+    let metrics = Metrics::new();
+    let store = open_store(&config, store_url).await?;
+    let engine = Arc::new(Engine::new(config.clone())?);
+    let mut rest = Rest::new(&d.api_base, d.token.clone(), d.application_id)?;
+    // The REST client counts every post, whoever sends it.
+    rest.metrics = Some(metrics.clone());
+    let bot = Arc::new(Bot::with_engine(
+        engine.clone(),
+        rest.clone(),
+        store.clone(),
+    )?);
+
+    if let Some(m) = &config.metrics {
+        crate::metrics::serve(m.listen, metrics.clone(), std::future::pending())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} for metrics: {e}", m.listen))?;
+        tracing::info!(listen = %m.listen, "metrics endpoint ready");
+    }
+    if config.watch.is_some() {
+        let Some(channel) = d.incident_channel else {
+            anyhow::bail!("[watch] in serve needs discord.incident_channel to announce into");
+        };
+        let surface: Arc<dyn ChatSurface> =
+            Arc::new(DiscordSurface::new(rest, Some(channel), config.redactor()));
+        let runner = Runner::with_engine(engine, store, surface, metrics).await?;
+        tokio::spawn(async move {
+            if let Err(e) = watch_runner::run(Arc::new(runner), std::future::pending()).await {
+                tracing::error!(error = %e, "watch mode stopped");
+            }
+        });
+    }
+    crate::discord::listen(bot).await
+}
+
+/// `aisbf-doctor watch`: the schedule alone, one line per change on stdout;
+/// with `once`, one scheduled run (for cron).
+pub async fn watch(
+    config: Arc<Config>,
+    store_url: &Secret,
+    once: bool,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let store = open_store(&config, store_url).await?;
+    let engine = Arc::new(Engine::new(config.clone())?);
+    let surface: Arc<dyn ChatSurface> = Arc::new(StdoutSurface::default());
+    let runner = Runner::with_engine(engine, store, surface, metrics.clone()).await?;
+    if once {
+        let result = runner.tick().await;
+        runner.release().await;
+        result?;
+        return Ok(());
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(m) = &config.metrics {
+        let mut rx = stop_rx.clone();
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        crate::metrics::serve(m.listen, metrics, stopped)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} for metrics: {e}", m.listen))?;
+    }
+    watch_runner::run(Arc::new(runner), async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
+    Ok(())
+}
