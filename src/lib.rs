@@ -13,7 +13,6 @@ pub mod config;
 pub mod demo;
 pub mod discord;
 pub mod engine;
-pub mod fake;
 pub mod finding;
 pub mod flush;
 pub mod http;
