@@ -4,6 +4,8 @@
 
 use url::Url;
 
+use crate::secret::Secret;
+
 /// AISBF clears a prefix with `KEYS prefix*`: a `*` inside the prefix would
 /// match other environments' keys, and `cache flush` refuses such a prefix, so
 /// it is refused here, at load, instead of on every flush. (`?` and `[...]`
@@ -86,12 +88,13 @@ pub(super) fn http_url(key: &str, raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// `url` must start with one of `schemes` (`"redis"` for `redis://`); the
-/// error lists them in the order given.
-pub(super) fn scheme_in(key: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
+/// A connection URL, kept as a [`Secret`] (it may carry a password), that
+/// must start with one of `schemes` (`"redis"` for `redis://`); the error
+/// lists them in the order given.
+pub(super) fn secret_url(key: &str, url: String, schemes: &[&str]) -> Result<Secret, String> {
     let scheme = url.split("://").next().unwrap_or_default();
     if schemes.contains(&scheme) {
-        return Ok(());
+        return Ok(Secret::new(url));
     }
     let names: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
     let listed = match names.split_last() {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::checks::{http_url, non_empty, plain_prefix, scheme_in, sendable};
+use super::checks::{http_url, non_empty, plain_prefix, secret_url, sendable};
 use super::discord;
 use super::raw::{RawCache, RawConfig, RawWatch};
 use super::{
@@ -98,13 +98,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, String> {
     }
     let database = raw
         .database
-        .map(|d| -> Result<Database, String> {
-            scheme_in("database.url", &d.url, &["mysql", "mariadb", "sqlite"])?;
-            Ok(Database {
-                url: Secret::new(d.url),
-            })
-        })
-        .transpose()?;
+        .map(|d| secret_url("database.url", d.url, &["mysql", "mariadb", "sqlite"]))
+        .transpose()?
+        .map(|url| Database { url });
     let cache = raw.cache.map(validate_cache).transpose()?;
     let routes = raw
         .routes
@@ -133,13 +129,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, String> {
     };
     let store = raw
         .store
-        .map(|st| -> Result<StoreConfig, String> {
-            scheme_in("store.url", &st.url, &["sqlite", "mysql", "mariadb"])?;
-            Ok(StoreConfig {
-                url: Secret::new(st.url),
-            })
-        })
-        .transpose()?;
+        .map(|st| secret_url("store.url", st.url, &["sqlite", "mysql", "mariadb"]))
+        .transpose()?
+        .map(|url| StoreConfig { url });
     let cache_url = cache.as_ref().map(|c| c.url.clone());
     let watch = raw
         .watch
@@ -225,10 +217,7 @@ fn validate_watch(w: RawWatch, cache_url: Option<Secret>) -> Result<WatchConfig,
         return Err("key `watch.confirm`: must be between 1 and 100".into());
     }
     let redis_url = match w.redis_url {
-        Some(u) => {
-            scheme_in("watch.redis_url", &u, &["redis", "rediss"])?;
-            Some(Secret::new(u))
-        }
+        Some(u) => Some(secret_url("watch.redis_url", u, &["redis", "rediss"])?),
         None => cache_url,
     };
     Ok(WatchConfig {
@@ -242,7 +231,7 @@ fn validate_watch(w: RawWatch, cache_url: Option<Secret>) -> Result<WatchConfig,
 }
 
 fn validate_cache(c: RawCache) -> Result<Cache, String> {
-    scheme_in("cache.url", &c.url, &["redis", "rediss"])?;
+    let url = secret_url("cache.url", c.url, &["redis", "rediss"])?;
     non_empty("cache.prefix", &c.prefix)?;
     non_empty("cache.response_prefix", &c.response_prefix)?;
     plain_prefix("cache.prefix", &c.prefix)?;
@@ -266,7 +255,7 @@ fn validate_cache(c: RawCache) -> Result<Cache, String> {
         }
     }
     Ok(Cache {
-        url: Secret::new(c.url),
+        url,
         prefix: c.prefix,
         response_prefix: c.response_prefix,
         other_environments: c
