@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec, demo};
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, demo};
 
 const DELAY: Duration = Duration::from_millis(200);
 

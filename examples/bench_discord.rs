@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, demo};
 use aisbf_doctor::discord::fake::{FakeDiscord, command_interaction};
 use aisbf_doctor::discord::{Bot, Rest};
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec, demo};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use ed25519_dalek::{Signer, SigningKey};

@@ -12,14 +12,25 @@ use redis::aio::MultiplexedConnection;
 
 use crate::secret::Secret;
 
-/// A lease problem (Redis unreachable or answering errors).
-#[derive(Debug, thiserror::Error)]
-#[error("lease: {0}")]
-pub struct LeaseError(String);
+/// How long connecting to Redis may take before the lease gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn err(e: redis::RedisError) -> LeaseError {
-    // Redis errors name the command, never the URL.
-    LeaseError(e.to_string())
+/// A lease problem: Redis unreachable or answering errors.
+///
+/// Display is `lease: ` and Redis's own message, which names the command and
+/// never the URL (so never its password).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeaseError {
+    /// The Redis URL was refused or the connection failed.
+    #[error("lease: {0}")]
+    Connect(#[source] redis::RedisError),
+    /// Redis accepted no connection within [`CONNECT_TIMEOUT`].
+    #[error("lease: connecting to Redis timed out")]
+    ConnectTimeout,
+    /// Taking, renewing, checking or releasing the lease failed.
+    #[error("lease: {0}")]
+    Command(#[source] redis::RedisError),
 }
 
 /// This replica's view of the lease.
@@ -60,14 +71,11 @@ impl Lease {
         holder: &str,
         ttl: Duration,
     ) -> Result<Lease, LeaseError> {
-        let client = redis::Client::open(url.expose()).map_err(err)?;
-        let con = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| LeaseError("connecting to Redis timed out".into()))?
-        .map_err(err)?;
+        let client = redis::Client::open(url.expose()).map_err(LeaseError::Connect)?;
+        let con = tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| LeaseError::ConnectTimeout)?
+            .map_err(LeaseError::Connect)?;
         Ok(Lease {
             con,
             key: key.to_string(),
@@ -95,7 +103,7 @@ impl Lease {
                 .arg(self.ttl_ms())
                 .invoke_async(&mut self.con)
                 .await
-                .map_err(err)?;
+                .map_err(LeaseError::Command)?;
             if renewed == 1 {
                 return Ok(true);
             }
@@ -109,7 +117,7 @@ impl Lease {
             .arg(self.ttl_ms())
             .query_async(&mut self.con)
             .await
-            .map_err(err)?;
+            .map_err(LeaseError::Command)?;
         if set.is_none() {
             return Ok(false);
         }
@@ -117,7 +125,7 @@ impl Lease {
             .arg(self.fence_key())
             .query_async(&mut self.con)
             .await
-            .map_err(err)?;
+            .map_err(LeaseError::Command)?;
         self.fence = Some(fence);
         Ok(true)
     }
@@ -135,7 +143,7 @@ impl Lease {
             .arg(fence)
             .invoke_async(&mut self.con)
             .await
-            .map_err(err)?;
+            .map_err(LeaseError::Command)?;
         Ok(ok == 1)
     }
 
@@ -150,8 +158,27 @@ impl Lease {
             .arg(&self.holder)
             .invoke_async(&mut self.con)
             .await
-            .map_err(err)?;
+            .map_err(LeaseError::Command)?;
         self.fence = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_that_does_not_name_the_password() {
+        let url = Secret::new("redis://:hunter2-pw@127.0.0.1:1/0");
+        let Err(e) = Lease::connect(&url, "k", "h", Duration::from_secs(1)).await else {
+            panic!("port 1 must refuse");
+        };
+        assert!(
+            matches!(e, LeaseError::Connect(_) | LeaseError::ConnectTimeout),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with("lease: "), "{e}");
+        assert!(!e.to_string().contains("hunter2-pw"), "{e}");
     }
 }

@@ -14,7 +14,6 @@ pub mod config;
 pub mod demo;
 pub mod discord;
 pub mod engine;
-pub mod fake;
 pub mod finding;
 pub mod flush;
 pub mod http;

@@ -9,25 +9,39 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A value read from config that must not appear in any output.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+///
+/// Held in a [`SecretString`], so the value is zeroed when dropped and only
+/// reachable through [`ExposeSecret`]; [`Secret::expose`] is the one door.
+#[derive(Clone, Default)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The raw value, for the one place that must send it (a header, a connect call).
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.expose().is_empty()
     }
 }
+
+// `SecretString` has no equality on purpose; the [`Redactor`] needs it to drop
+// duplicates, so it compares the exposed values here and nowhere else.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

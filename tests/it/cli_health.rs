@@ -1,7 +1,7 @@
 //! `check health` end to end: the real binary against fake AISBF nodes and
 //! misbehaving servers on loopback.
 
-use aisbf_doctor::fake::{Behaviour, FakeCluster, FakeNodeSpec};
+use aisbf_doctor::demo::fake_node::{Behaviour, FakeCluster, FakeNodeSpec};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -215,8 +215,8 @@ async fn secrets_never_appear_in_any_format() {
     for format in ["text", "json", "markdown"] {
         let run = run_cli(&cfg, &["check", "health", "--format", format], &demo_env()).await;
         for secret in [
-            aisbf_doctor::fake::demo::TOKEN,
-            aisbf_doctor::fake::demo::GLOBAL_TOKEN,
+            aisbf_doctor::demo::fake_node::demo::TOKEN,
+            aisbf_doctor::demo::fake_node::demo::GLOBAL_TOKEN,
         ] {
             assert!(!run.stdout.contains(secret), "{format} leaked a secret");
             assert!(

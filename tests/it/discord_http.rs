@@ -129,7 +129,10 @@ async fn a_command_is_deferred_then_the_verdict_patches_the_original_and_opens_a
             .is_some_and(|a| a.iter().any(|x| x["filename"] == "latency.png"))
     );
     // The secret token never leaves the bot.
-    assert!(!msg.to_string().contains(aisbf_doctor::fake::demo::TOKEN));
+    assert!(
+        !msg.to_string()
+            .contains(aisbf_doctor::demo::fake_node::demo::TOKEN)
+    );
 
     // A thread in the incident channel, and the verdict posted into it.
     let threads = h
@@ -462,7 +465,7 @@ async fn register_puts_the_command_tree_only_when_it_changed() {
     let h = harness(healthy_cluster().await, "http").await;
     let cfg = crate::helpers::config_file(&h.config_text);
     let envs = [
-        ("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN),
+        ("AISBF_TOKEN", aisbf_doctor::demo::fake_node::demo::TOKEN),
         ("DISCORD_TOKEN", BOT_TOKEN),
     ];
     let first =

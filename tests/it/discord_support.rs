@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisbf_doctor::config;
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, demo};
 use aisbf_doctor::discord::fake::FakeDiscord;
 use aisbf_doctor::discord::{Bot, Rest};
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec, demo};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use ed25519_dalek::{Signer, SigningKey};
@@ -189,8 +189,11 @@ pub fn spawn_serve(text: &str) -> ServeProcess {
         .arg("--config")
         .arg(&config.path)
         .arg("serve")
-        .env("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN)
-        .env("AISBF_GLOBAL_TOKEN", aisbf_doctor::fake::demo::GLOBAL_TOKEN)
+        .env("AISBF_TOKEN", aisbf_doctor::demo::fake_node::demo::TOKEN)
+        .env(
+            "AISBF_GLOBAL_TOKEN",
+            aisbf_doctor::demo::fake_node::demo::GLOBAL_TOKEN,
+        )
         .env("DISCORD_TOKEN", BOT_TOKEN)
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

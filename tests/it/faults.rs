@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec};
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::lease::Lease;
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;

@@ -64,8 +64,11 @@ pub async fn run_cli(config: &ConfigFile, args: &[&str], env: &[(&str, &str)]) -
 /// The env that resolves the fake cluster's `${AISBF_TOKEN}` and `${AISBF_GLOBAL_TOKEN}`.
 pub fn demo_env() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("AISBF_TOKEN", aisbf_doctor::fake::demo::TOKEN),
-        ("AISBF_GLOBAL_TOKEN", aisbf_doctor::fake::demo::GLOBAL_TOKEN),
+        ("AISBF_TOKEN", aisbf_doctor::demo::fake_node::demo::TOKEN),
+        (
+            "AISBF_GLOBAL_TOKEN",
+            aisbf_doctor::demo::fake_node::demo::GLOBAL_TOKEN,
+        ),
     ]
 }
 

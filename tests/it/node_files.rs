@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec, FakeToken, TokenScope};
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, FakeToken, TokenScope};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -3,7 +3,7 @@
 //! back in bodies, error texts and Location headers, with trace logs on and a
 //! SQLite store recording the runs.
 
-use aisbf_doctor::fake::{Behaviour, FakeCluster, FakeNodeSpec, start_balancer};
+use aisbf_doctor::demo::fake_node::{Behaviour, FakeCluster, FakeNodeSpec, start_balancer};
 use tokio::net::TcpListener;
 
 use crate::helpers::*;

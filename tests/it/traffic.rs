@@ -1,7 +1,7 @@
 //! Token, route matrix, balancer and `diagnose` end to end against fake AISBF
 //! nodes and a fake round-robin balancer on loopback.
 
-use aisbf_doctor::fake::{
+use aisbf_doctor::demo::fake_node::{
     FakeCluster, FakeNodeSpec, FakeResponseCache, FakeRoute, ResponseStore, demo, start_balancer,
     start_node,
 };

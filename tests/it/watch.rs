@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aisbf_doctor::chat::{Announcement, ChatError, ChatSurface};
-use aisbf_doctor::fake::{FakeCluster, FakeNodeSpec};
+use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::{Store, now_ms};

@@ -1,12 +1,17 @@
 //! `aisbf-doctor demo`: the embedded default. Starts the fake 3-node cluster on
 //! loopback (aisbf-3 silently on its own SQLite) and runs the health probe.
+//! The fake AISBF node itself ([`fake_node`]) also serves the benches and the
+//! fast tests.
 
 use std::sync::Arc;
 
 use crate::config;
 use crate::engine::{self, Report, Scope};
-use crate::fake::{FakeCluster, demo};
 use crate::finding::ProbeKind;
+
+pub mod fake_node;
+
+use fake_node::{FakeCluster, demo};
 
 pub const EXPLANATION: &str = "This was a demo: three fake AISBF 0.99.92 nodes on loopback ports. aisbf-3 was started \
 the way AISBF 0.99.92 silently starts when its MySQL pool fails: on a private SQLite file that knows no users. \
