@@ -101,6 +101,11 @@ pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> 
     Ok(())
 }
 
+/// Why the engine cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct EngineError(#[source] anyhow::Error);
+
 /// The probe runner of one process: the config and one HTTP client, shared
 /// by every run (CLI, chat commands, watch ticks).
 pub struct Engine {
@@ -110,17 +115,19 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the process-wide HTTP client for `config`'s nodes.
-    pub fn new(config: Arc<Config>) -> anyhow::Result<Engine> {
-        let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))?
-            .with_redactor(config.redactor())
-            .with_insecure(
-                config
-                    .cluster
-                    .nodes
-                    .iter()
-                    .filter(|n| n.tls_insecure)
-                    .map(|n| &n.url),
-            )?;
+    pub fn new(config: Arc<Config>) -> Result<Engine, EngineError> {
+        let http = Http::new(Duration::from_millis(config.cluster.timeout_ms))
+            .and_then(|h| {
+                h.with_redactor(config.redactor()).with_insecure(
+                    config
+                        .cluster
+                        .nodes
+                        .iter()
+                        .filter(|n| n.tls_insecure)
+                        .map(|n| &n.url),
+                )
+            })
+            .map_err(EngineError)?;
         Ok(Engine { config, http })
     }
 
@@ -153,7 +160,11 @@ impl Engine {
 
 /// Runs `kinds` once with a client of its own (one-shot callers: the demo,
 /// benches, tests).
-pub async fn run(config: Arc<Config>, kinds: &[ProbeKind], scope: Scope) -> anyhow::Result<Report> {
+pub async fn run(
+    config: Arc<Config>,
+    kinds: &[ProbeKind],
+    scope: Scope,
+) -> Result<Report, EngineError> {
     Ok(Engine::new(config)?.run(kinds, scope).await)
 }
 

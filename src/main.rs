@@ -2,6 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cli;
+mod runtime;
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
@@ -18,12 +21,12 @@ fn init_tracing() {
 fn main() -> ExitCode {
     // clap exits 2 on a usage error; 2 means "fail" to a Nagios monitor, so
     // usage errors exit 3 (unknown) instead.
-    let cli = match aisbf_doctor::cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(aisbf_doctor::cli::EXIT_UNKNOWN)
+                ExitCode::from(cli::EXIT_UNKNOWN)
             } else {
                 ExitCode::SUCCESS
             };
@@ -41,8 +44,8 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("aisbf-doctor: cannot start the async runtime: {e}");
-            return ExitCode::from(aisbf_doctor::cli::EXIT_UNKNOWN);
+            return ExitCode::from(cli::EXIT_UNKNOWN);
         }
     };
-    runtime.block_on(aisbf_doctor::cli::run(cli))
+    runtime.block_on(cli::run(cli))
 }

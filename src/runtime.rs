@@ -8,15 +8,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::chat::ChatSurface;
-use crate::chat::stdout::StdoutSurface;
-use crate::config::Config;
-use crate::discord::{Bot, DiscordSurface, Rest};
-use crate::engine::Engine;
-use crate::metrics::Metrics;
-use crate::secret::Secret;
-use crate::store::{Store, now_ms};
-use crate::watch_runner::{self, Runner};
+use aisbf_doctor::chat::ChatSurface;
+use aisbf_doctor::chat::stdout::StdoutSurface;
+use aisbf_doctor::config::Config;
+use aisbf_doctor::discord::{Bot, DiscordSurface, Rest};
+use aisbf_doctor::engine::Engine;
+use aisbf_doctor::metrics::Metrics;
+use aisbf_doctor::secret::Secret;
+use aisbf_doctor::store::{Store, now_ms};
+use aisbf_doctor::watch_runner::{self, Runner};
 
 /// Opens the store and marks runs left `running` by a dead process as
 /// interrupted: only runs far older than any deadline, since another replica
@@ -60,7 +60,7 @@ pub async fn serve(config: Arc<Config>, store_url: &Secret) -> anyhow::Result<()
     )?);
 
     if let Some(m) = &config.metrics {
-        crate::metrics::serve(m.listen, metrics.clone(), std::future::pending())
+        aisbf_doctor::metrics::serve(m.listen, metrics.clone(), std::future::pending())
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {} for metrics: {e}", m.listen))?;
         tracing::info!(listen = %m.listen, "metrics endpoint ready");
@@ -78,7 +78,7 @@ pub async fn serve(config: Arc<Config>, store_url: &Secret) -> anyhow::Result<()
             }
         });
     }
-    crate::discord::listen(bot).await
+    Ok(aisbf_doctor::discord::listen(bot).await?)
 }
 
 /// `aisbf-doctor watch`: the schedule alone, one line per change on stdout;
@@ -106,7 +106,7 @@ pub async fn watch(
         let stopped = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        crate::metrics::serve(m.listen, metrics, stopped)
+        aisbf_doctor::metrics::serve(m.listen, metrics, stopped)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {} for metrics: {e}", m.listen))?;
     }

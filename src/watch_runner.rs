@@ -57,8 +57,8 @@ pub enum WatchError {
     #[error("{0}")]
     Store(#[from] StoreError),
     /// The probe engine could not be built (its HTTP client).
-    #[error("cannot build the probe engine: {0}")]
-    Engine(#[source] anyhow::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 /// What one tick did.
@@ -105,7 +105,7 @@ impl Runner {
         surface: Arc<dyn ChatSurface>,
         metrics: Metrics,
     ) -> Result<Runner, WatchError> {
-        let engine = Engine::new(config).map_err(WatchError::Engine)?;
+        let engine = Engine::new(config)?;
         Runner::with_engine(Arc::new(engine), store, surface, metrics).await
     }
 

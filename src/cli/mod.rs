@@ -9,16 +9,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Config};
+use aisbf_doctor::config::{self, Config};
 
 mod ops;
 mod probes;
 mod serve;
 
-use crate::engine::{self, Report, Scope};
-use crate::finding::{ProbeKind, Severity};
-use crate::render::{self, Format};
-use crate::verdict::Symptom;
+use aisbf_doctor::engine::{self, Report, Scope};
+use aisbf_doctor::finding::{ProbeKind, Severity};
+use aisbf_doctor::render::{self, Format};
+use aisbf_doctor::verdict::Symptom;
 use ops::{cache_flush, discord, healthcheck, incidents};
 use probes::{check, demo};
 use serve::{serve, watch};
@@ -136,7 +136,7 @@ pub enum CacheCommand {
         #[arg(long)]
         yes: bool,
         /// Keys per SCAN call and per UNLINK.
-        #[arg(long, default_value_t = crate::flush::DEFAULT_BATCH)]
+        #[arg(long, default_value_t = aisbf_doctor::flush::DEFAULT_BATCH)]
         batch: usize,
     },
 }
@@ -260,10 +260,10 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 /// The store the config names, or the default SQLite file.
-pub fn store_url(config: &Config) -> crate::secret::Secret {
+pub fn store_url(config: &Config) -> aisbf_doctor::secret::Secret {
     config
         .store
         .as_ref()
         .map(|s| s.url.clone())
-        .unwrap_or_else(|| crate::secret::Secret::new(crate::store::DEFAULT_URL))
+        .unwrap_or_else(|| aisbf_doctor::secret::Secret::new(aisbf_doctor::store::DEFAULT_URL))
 }

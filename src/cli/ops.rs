@@ -5,11 +5,11 @@
 use std::process::ExitCode;
 
 use super::{DiscordCommand, IncidentsCommand, out, store_url, unknown};
-use crate::config::Config;
-use crate::render;
+use aisbf_doctor::config::Config;
+use aisbf_doctor::render;
 
 pub(super) async fn incidents(config: &Config, what: IncidentsCommand) -> ExitCode {
-    let store = match crate::store::Store::open(&store_url(config)).await {
+    let store = match aisbf_doctor::store::Store::open(&store_url(config)).await {
         Ok(s) => s,
         Err(e) => return unknown(config.redactor().scrub(&e.to_string())),
     };
@@ -41,10 +41,11 @@ pub(super) async fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u,
         _ => return unknown(format!("healthcheck: invalid URL {url:?}")),
     };
-    let http = match crate::http::Http::new(std::time::Duration::from_millis(timeout_ms.max(1))) {
-        Ok(h) => h,
-        Err(e) => return unknown(format!("healthcheck: {e}")),
-    };
+    let http =
+        match aisbf_doctor::http::Http::new(std::time::Duration::from_millis(timeout_ms.max(1))) {
+            Ok(h) => h,
+            Err(e) => return unknown(format!("healthcheck: {e}")),
+        };
     match http.get(&url, None).await {
         Ok(a) if (200..300).contains(&a.status) => {
             out(&format!("healthy: {} answered {}", url, a.status));
@@ -68,18 +69,21 @@ pub(super) async fn discord(config: Config, what: DiscordCommand) -> ExitCode {
     let redactor = config.redactor();
     match what {
         DiscordCommand::Register { guild } => {
-            let rest =
-                match crate::discord::Rest::new(&d.api_base, d.token.clone(), d.application_id) {
-                    Ok(r) => r,
-                    Err(e) => return unknown(e),
-                };
+            let rest = match aisbf_doctor::discord::Rest::new(
+                &d.api_base,
+                d.token.clone(),
+                d.application_id,
+            ) {
+                Ok(r) => r,
+                Err(e) => return unknown(e),
+            };
             let scope = guild.map_or("globally".to_string(), |g| format!("in guild {g}"));
-            match crate::discord::commands::register(&rest, guild).await {
-                Ok(crate::discord::commands::Registered::Unchanged) => {
+            match aisbf_doctor::discord::commands::register(&rest, guild).await {
+                Ok(aisbf_doctor::discord::commands::Registered::Unchanged) => {
                     out(&format!("/aisbf commands already up to date {scope}"));
                     ExitCode::SUCCESS
                 }
-                Ok(crate::discord::commands::Registered::Updated) => {
+                Ok(aisbf_doctor::discord::commands::Registered::Updated) => {
                     out(&format!("/aisbf commands registered {scope}"));
                     ExitCode::SUCCESS
                 }
@@ -111,20 +115,20 @@ pub(super) async fn cache_flush(
     let Some(cache) = &config.cache else {
         return unknown("cache flush: needs a [cache] section in the config");
     };
-    if let Err(refusal) = crate::flush::check_prefix(cache, prefix) {
+    if let Err(refusal) = aisbf_doctor::flush::check_prefix(cache, prefix) {
         return unknown(format!("cache flush: {refusal}"));
     }
     let redactor = config.redactor();
     let timeout = std::time::Duration::from_millis(config.cluster.timeout_ms);
-    let mut con = match crate::probe::cache::connect(&cache.url, timeout).await {
+    let mut con = match aisbf_doctor::probe::cache::connect(&cache.url, timeout).await {
         Ok(c) => c,
         Err(f) => return unknown(redactor.scrub(&format!("cache flush: {}", f.message()))),
     };
     let batch = batch.clamp(1, 100_000);
-    let db = crate::probe::cache::db_index(cache.url.expose());
+    let db = aisbf_doctor::probe::cache::db_index(cache.url.expose());
     // Counting is one more pass over the keyspace: only done when someone is asked.
     if !yes {
-        let matching = match crate::flush::count(&mut con, prefix, batch).await {
+        let matching = match aisbf_doctor::flush::count(&mut con, prefix, batch).await {
             Ok(n) => n,
             Err(e) => {
                 return unknown(redactor.scrub(&format!("cache flush: counting failed: {e}")));
@@ -142,7 +146,7 @@ pub(super) async fn cache_flush(
             return unknown("cache flush: not confirmed; nothing deleted");
         }
     }
-    match crate::flush::flush(&mut con, prefix, batch).await {
+    match aisbf_doctor::flush::flush(&mut con, prefix, batch).await {
         Ok(done) => {
             out(&format!(
                 "deleted {} keys under {prefix:?} in db {db} in {} ms ({:.0} keys/s)",

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{exit_code, out, print_report, unknown};
-use crate::config::Config;
-use crate::engine::{self, Report, Scope};
-use crate::finding::ProbeKind;
-use crate::render::{self, Format};
+use aisbf_doctor::config::Config;
+use aisbf_doctor::engine::{self, Report, Scope};
+use aisbf_doctor::finding::ProbeKind;
+use aisbf_doctor::render::{self, Format};
 
 fn write_chart(report: &Report, path: &std::path::Path) -> Result<(), String> {
     match render::chart::latency_png(report)? {
@@ -25,12 +25,12 @@ async fn record(config: &Config, kinds: &[ProbeKind], report: &Report) {
         return;
     };
     let result = async {
-        let store = crate::store::Store::open(&sc.url).await?;
+        let store = aisbf_doctor::store::Store::open(&sc.url).await?;
         let id = store.start_run(&config.cluster.name, "cli", kinds).await?;
         store.finish_run(id, report).await?;
         let cluster = &config.cluster.name;
         store.repair_follow_ups(cluster, report).await?;
-        Ok::<_, crate::store::StoreError>(())
+        Ok::<_, aisbf_doctor::store::StoreError>(())
     }
     .await;
     if let Err(e) = result {
@@ -78,7 +78,7 @@ pub(super) async fn check(
 }
 
 pub(super) async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
-    match crate::demo::run().await {
+    match aisbf_doctor::demo::run().await {
         Ok(report) => {
             if let Some(path) = chart
                 && let Err(e) = write_chart(&report, &path)
@@ -88,7 +88,7 @@ pub(super) async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
             print_report(&report, format);
             if format == Format::Text {
                 out("");
-                out(crate::demo::EXPLANATION);
+                out(aisbf_doctor::demo::EXPLANATION);
             }
             // The demo succeeded if it ran; its cluster is drifted on purpose.
             ExitCode::SUCCESS

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{store_url, unknown};
-use crate::config::Config;
+use aisbf_doctor::config::Config;
 
 pub(super) async fn serve(config: Config) -> ExitCode {
     if config.discord.is_none() {

@@ -71,20 +71,29 @@ pub fn deferred() -> Value {
     json!({"type": 5, "data": {"allowed_mentions": {"parse": []}}})
 }
 
+/// Why the bot cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BotError {
+    /// The config has no `[discord]` section.
+    #[error("the config has no [discord] section")]
+    NotConfigured,
+    /// The probe engine's HTTP client could not be built.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
 impl Bot {
     /// A bot with an engine of its own.
-    pub fn new(config: Arc<Config>, rest: Rest, store: Store) -> anyhow::Result<Bot> {
+    pub fn new(config: Arc<Config>, rest: Rest, store: Store) -> Result<Bot, BotError> {
         let engine = Arc::new(Engine::new(config)?);
         Bot::with_engine(engine, rest, store)
     }
 
     /// A bot sharing `engine` (and its HTTP client) with the rest of the process.
-    pub fn with_engine(engine: Arc<Engine>, rest: Rest, store: Store) -> anyhow::Result<Bot> {
+    pub fn with_engine(engine: Arc<Engine>, rest: Rest, store: Store) -> Result<Bot, BotError> {
         let config = engine.config().clone();
-        let discord = config
-            .discord
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("the config has no [discord] section"))?;
+        let discord = config.discord.clone().ok_or(BotError::NotConfigured)?;
         let redactor = config.redactor();
         let surface = DiscordSurface::new(rest.clone(), discord.incident_channel, redactor.clone())
             .with_nodes(

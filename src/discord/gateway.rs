@@ -80,7 +80,7 @@ impl EventHandler for Handler {
 pub async fn client(
     bot: Arc<Bot>,
     ready: Option<tokio::sync::mpsc::UnboundedSender<()>>,
-) -> anyhow::Result<serenity::Client> {
+) -> Result<serenity::Client, serenity::Error> {
     let d = &bot.discord;
     let mut http =
         HttpBuilder::new(d.token.expose()).application_id(ApplicationId::new(d.application_id));

@@ -43,7 +43,7 @@ pub struct Rest {
 pub type File = (String, Vec<u8>);
 
 impl Rest {
-    pub fn new(api_base: &str, token: Secret, application_id: u64) -> anyhow::Result<Rest> {
+    pub fn new(api_base: &str, token: Secret, application_id: u64) -> Result<Rest, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
