@@ -212,8 +212,7 @@ impl Runner {
             Some(i) => WatchState {
                 announced: Condition {
                     status: Severity::Fail,
-                    layer: serde_json::from_value(serde_json::Value::String(i.layer))
-                        .unwrap_or(crate::verdict::Layer::None),
+                    layer: i.layer,
                     culprits: {
                         let mut c = i.culprits;
                         c.sort();
@@ -403,7 +402,10 @@ impl Runner {
                 report: report.clone(),
                 note: Some(format!(
                     "Follow-up #{} still open: {} {} ({}). The cluster was worked around, not repaired.",
-                    fu.id, fu.subject, fu.code, fu.note
+                    fu.id,
+                    fu.subject,
+                    fu.code.as_str(),
+                    fu.note
                 )),
                 fence,
             };
@@ -449,7 +451,8 @@ pub fn recovery_summary(incident: &Incident, now_ms: i64) -> String {
     };
     format!(
         "Recovered: {} layer{culprits} healthy again after {took}. Was: {}",
-        incident.layer, incident.summary
+        <&str>::from(incident.layer),
+        incident.summary
     )
 }
 

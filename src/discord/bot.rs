@@ -340,7 +340,7 @@ impl Bot {
                     i.id,
                     who.trim_start_matches("discord:"),
                     i.summary,
-                    i.layer,
+                    <&str>::from(i.layer),
                     if i.culprits.is_empty() {
                         "none".to_string()
                     } else {
