@@ -8,7 +8,6 @@
 pub mod announcer;
 pub mod bot;
 pub mod commands;
-pub mod fake;
 pub mod gateway;
 pub mod interaction;
 pub mod render;

@@ -701,7 +701,7 @@ async fn two_serve_replicas_post_each_change_to_discord_once_when_the_leader_is_
     use crate::discord_support::{INCIDENT_CHANNEL, discord_section, free_port, spawn_serve};
     let env = Env::create("serve");
     let cluster = FakeCluster::start(healthy2()).await.expect("fake");
-    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
+    let fake = fake_discord::FakeDiscord::start()
         .await
         .expect("fake discord");
     let threads = format!("/channels/{INCIDENT_CHANNEL}/threads");
