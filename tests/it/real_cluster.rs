@@ -702,12 +702,7 @@ async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() 
     let db = node["database"]["mysql_database"]
         .as_str()
         .expect("db name");
-    let ok = Command::new("mariadb")
-        .args(["-uroot", "-h127.0.0.1", db, "-e"])
-        .arg("DELETE FROM user_providers WHERE provider_id = 'stub-gone'")
-        .status()
-        .expect("mariadb");
-    assert!(ok.success());
+    mariadb_exec(db, "DELETE FROM user_providers WHERE provider_id = 'stub-gone'");
     let (run, v) = c.doctor(&cfg, &["check", "db"], None).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     for n in ["aisbf-1", "aisbf-2", "aisbf-3"] {

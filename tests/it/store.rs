@@ -55,56 +55,6 @@ fn healthy_report() -> Report {
     )
 }
 
-/// A fresh MariaDB database, dropped when the guard goes.
-struct MariaDb {
-    name: String,
-}
-
-impl MariaDb {
-    fn create() -> MariaDb {
-        let name = format!(
-            "aisbfdoc_store_{}",
-            std::process::id() as u64 * 1000 + u64::from(rand_suffix())
-        );
-        let ok = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("CREATE DATABASE `{name}`"),
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot create database {name}");
-        MariaDb { name }
-    }
-
-    fn url(&self) -> Secret {
-        Secret::new(format!("mysql://root@127.0.0.1:3306/{}", self.name))
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("DROP DATABASE IF EXISTS `{}`", self.name),
-            ])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos % 1000) as u16
-}
-
 /// The same lifecycle on either backend.
 async fn lifecycle(url: &Secret) {
     let store = Store::open(url).await.expect("open");
@@ -234,8 +184,8 @@ async fn sqlite_store_keeps_history_across_restarts() {
 
 #[tokio::test]
 async fn mariadb_store_keeps_history_across_restarts() {
-    let db = MariaDb::create();
-    lifecycle(&db.url()).await;
+    let db = TestDb::create("store");
+    lifecycle(&db.secret_url()).await;
 }
 
 #[tokio::test]
