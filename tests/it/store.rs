@@ -1,25 +1,19 @@
 //! The incident memory against a real SQLite file and a real MariaDB database.
 
 use aisbf_doctor::engine::Report;
-use aisbf_doctor::finding::{Code, Finding, ProbeKind, Severity};
+use aisbf_doctor::finding::{Code, ProbeKind, Severity};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::{Store, now_ms};
 
 use crate::helpers::*;
+use crate::report_fixtures::f;
 
 fn failing_report() -> Report {
     Report::from_findings(
         "prod",
         vec![
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-1",
-                Code::NodeOk,
-                "up",
-            ),
-            Finding::new(
-                ProbeKind::Health,
+            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up"),
+            f(
                 Severity::Fail,
                 "aisbf-2",
                 Code::TokenRejectedOnNode,
@@ -35,20 +29,8 @@ fn healthy_report() -> Report {
     Report::from_findings(
         "prod",
         vec![
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-1",
-                Code::NodeOk,
-                "up",
-            ),
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-2",
-                Code::NodeOk,
-                "up",
-            ),
+            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up"),
+            f(Severity::Ok, "aisbf-2", Code::NodeOk, "up"),
         ],
         None,
         10,
