@@ -9,6 +9,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+# The workspace member (the test-only fake Discord) must exist for Cargo to load the workspace.
+COPY crates ./crates
 RUN cargo build --release --locked --bin aisbf-doctor \
     && strip target/release/aisbf-doctor
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, demo};
-use aisbf_doctor::discord::fake::{FakeDiscord, command_interaction};
 use aisbf_doctor::discord::{Bot, Rest};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use ed25519_dalek::{Signer, SigningKey};
+use fake_discord::{FakeDiscord, command_interaction};
 
 const CONCURRENT: usize = 50;
 

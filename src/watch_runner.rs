@@ -228,8 +228,7 @@ impl Runner {
             Some(i) => WatchState {
                 announced: Condition {
                     status: Severity::Fail,
-                    layer: serde_json::from_value(serde_json::Value::String(i.layer))
-                        .unwrap_or(crate::verdict::Layer::None),
+                    layer: i.layer,
                     culprits: {
                         let mut c = i.culprits;
                         c.sort();

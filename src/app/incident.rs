@@ -139,7 +139,7 @@ impl Incidents {
                     i.id,
                     self.surface.mention(who),
                     i.summary,
-                    i.layer,
+                    <&str>::from(i.layer),
                     if i.culprits.is_empty() {
                         "none".to_string()
                     } else {
@@ -274,7 +274,10 @@ impl Incidents {
             report: report.clone(),
             note: Some(format!(
                 "Follow-up #{} still open: {} {} ({}). The cluster was worked around, not repaired.",
-                fu.id, fu.subject, fu.code, fu.note
+                fu.id,
+                fu.subject,
+                fu.code.as_str(),
+                fu.note
             )),
             fence,
         };
@@ -334,6 +337,7 @@ pub fn recovery_summary(incident: &Incident, now_ms: i64) -> String {
     };
     format!(
         "Recovered: {} layer{culprits} healthy again after {took}. Was: {}",
-        incident.layer, incident.summary
+        <&str>::from(incident.layer),
+        incident.summary
     )
 }

@@ -9,7 +9,6 @@
 
 pub mod bot;
 pub mod commands;
-pub mod fake;
 pub mod gateway;
 pub mod interaction;
 pub mod render;

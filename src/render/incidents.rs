@@ -26,8 +26,6 @@ fn inert_incident(i: &Incident) -> Incident {
     let t = |s: &str| inert(s).into_owned();
     Incident {
         cluster: t(&i.cluster),
-        state: t(&i.state),
-        layer: t(&i.layer),
         culprits: i.culprits.iter().map(|c| t(c)).collect(),
         summary: t(&i.summary),
         thread_id: i.thread_id.as_deref().map(t),
@@ -42,7 +40,6 @@ fn inert_follow_up(f: &FollowUp) -> FollowUp {
     FollowUp {
         cluster: t(&f.cluster),
         subject: t(&f.subject),
-        code: t(&f.code),
         note: t(&f.note),
         ..f.clone()
     }
@@ -62,7 +59,7 @@ pub fn list(incidents: &[Incident], open_follow_ups: &[FollowUp]) -> String {
             i.id,
             i.state,
             i.cluster,
-            i.layer,
+            <&str>::from(i.layer),
             culprits(i),
             when(i.opened_at_ms),
             i.opened_by
@@ -91,7 +88,11 @@ fn follow_up_line(f: &FollowUp) -> String {
     };
     format!(
         "  [{}] {} {} on {}: {} ({state})",
-        f.id, f.cluster, f.code, f.subject, f.note
+        f.id,
+        f.cluster,
+        f.code.as_str(),
+        f.subject,
+        f.note
     )
 }
 
@@ -104,7 +105,7 @@ pub fn show(i: &Incident, follow_ups: &[FollowUp]) -> String {
         "Incident #{} ({}) on cluster {}",
         i.id, i.state, i.cluster
     );
-    let _ = writeln!(out, "layer:    {}", i.layer);
+    let _ = writeln!(out, "layer:    {}", <&str>::from(i.layer));
     let _ = writeln!(out, "culprits: {}", culprits(i));
     let _ = writeln!(out, "opened:   {} by {}", when(i.opened_at_ms), i.opened_by);
     if let Some(t) = i.closed_at_ms {
@@ -131,14 +132,17 @@ pub fn show(i: &Incident, follow_ups: &[FollowUp]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Code;
+    use crate::store::IncidentState;
+    use crate::verdict::Layer;
 
     #[test]
     fn a_stored_summary_with_escape_sequences_is_replayed_inert() {
         let i = Incident {
             id: 1,
             cluster: "prod".into(),
-            state: "open".into(),
-            layer: "node".into(),
+            state: IncidentState::Open,
+            layer: Layer::Node,
             culprits: vec!["aisbf-2\u{1b}[2J".into()],
             summary: "bad\nverdict: OK\u{7}".into(),
             thread_id: None,
@@ -167,8 +171,8 @@ mod tests {
         let i = Incident {
             id: 7,
             cluster: "prod".into(),
-            state: "closed".into(),
-            layer: "node".into(),
+            state: IncidentState::Closed,
+            layer: Layer::Node,
             culprits: vec!["aisbf-2".into()],
             summary: "s".into(),
             thread_id: None,
@@ -182,7 +186,7 @@ mod tests {
             incident_id: Some(7),
             cluster: "prod".into(),
             subject: "aisbf-2".into(),
-            code: "token_rejected_on_node".into(),
+            code: Code::TokenRejectedOnNode,
             note: "rejects the token".into(),
             opened_at_ms: 0,
             repaired_at_ms: None,

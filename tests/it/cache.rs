@@ -1,80 +1,9 @@
 //! `check cache` end to end against a real Redis, each test under its own
 //! key prefix, and against ports where Redis is absent or something else answers.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use serde_json::Value;
 
 use crate::helpers::*;
-
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379/0";
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A unique key prefix for one test; its keys are unlinked when dropped.
-pub struct TestPrefix(pub String);
-
-impl TestPrefix {
-    pub fn new(tag: &str) -> TestPrefix {
-        TestPrefix(format!(
-            "aisbf-doctor-test:{tag}:{}:{}:",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for TestPrefix {
-    fn drop(&mut self) {
-        let root = self.0.clone();
-        // Drop may run inside or outside a runtime: use a plain thread.
-        let _ = std::thread::spawn(move || unlink_under_blocking(&root)).join();
-    }
-}
-
-/// Test cleanup: SCAN + UNLINK everything under `root` (independent of the code under test).
-pub fn unlink_under_blocking(root: &str) {
-    let Ok(client) = redis::Client::open(REDIS_URL) else {
-        return;
-    };
-    let Ok(mut con) = client.get_connection() else {
-        return;
-    };
-    let pattern = format!(
-        "{}*",
-        root.replace('[', "\\[")
-            .replace('?', "\\?")
-            .replace('*', "\\*")
-    );
-    let mut cursor: u64 = 0;
-    loop {
-        let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(5000)
-            .query(&mut con)
-        else {
-            return;
-        };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> = redis::cmd("UNLINK").arg(&keys).query(&mut con);
-        }
-        cursor = next;
-        if cursor == 0 {
-            return;
-        }
-    }
-}
-
-pub async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(REDIS_URL)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis on 127.0.0.1:6379")
-}
 
 /// A config with `[cache]` for `root`: prefix `root`, response `root` + `response:`,
 /// staging `staging_prefix`.
@@ -258,11 +187,7 @@ async fn absent_or_impostor_redis_is_a_clear_finding_and_nothing_hangs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn noeviction_redis_at_maxmemory_is_cache_full_though_nothing_was_evicted() {
     let redis = OwnRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
-    let mut con = redis::Client::open(redis.url().expose())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut con = redis.connection().await;
     let blob = vec![b'x'; 64 * 1024];
     let mut refused = None;
     for i in 0..200 {

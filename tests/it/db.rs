@@ -2,8 +2,6 @@
 //! SQLite file, each loaded with AISBF 0.99.92's own tables, and against
 //! servers that refuse, hang or deny the login.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -26,63 +24,24 @@ INSERT INTO user_providers (user_id, provider_id, config) VALUES (1, 'local-olla
 
 pub const GOOD_TOKEN: &str = "tok-alice-good-0123456789";
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh MariaDB database named for this test, dropped when the guard goes.
-pub struct AisbfDb {
-    pub name: String,
-}
-
-fn mariadb(args: &[&str], stdin: Option<&str>) -> bool {
-    use std::io::Write;
-    let mut cmd = std::process::Command::new("mariadb");
-    cmd.args(["-uroot", "-h127.0.0.1"]).args(args);
-    cmd.stdin(std::process::Stdio::piped());
-    let Ok(mut child) = cmd.spawn() else {
-        return false;
-    };
-    if let Some(mut input) = child.stdin.take() {
-        let _ = input.write_all(stdin.unwrap_or("").as_bytes());
-    }
-    child.wait().is_ok_and(|s| s.success())
-}
+/// A fresh MariaDB database with AISBF's tables, seeded with alice, bob and
+/// carol; dropped when the guard goes.
+pub struct AisbfDb(TestDb);
 
 impl AisbfDb {
-    /// Creates the database with AISBF's tables, seeded with alice, bob and carol.
     pub fn create(tag: &str) -> AisbfDb {
-        let name = format!(
-            "aisbf_t_{tag}_{}_{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        assert!(
-            mariadb(&["-e", &format!("CREATE DATABASE `{name}`")], None),
-            "cannot create database {name}"
-        );
-        let db = AisbfDb { name };
+        let db = TestDb::create(tag);
         let ddl = std::fs::read_to_string(MYSQL_FIXTURE).expect("fixture");
-        assert!(
-            mariadb(&[&db.name], Some(&format!("{ddl}\n{SEED}"))),
-            "load fixture"
-        );
-        db
-    }
-
-    pub fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:3306/{}", self.name)
-    }
-
-    pub fn exec(&self, sql: &str) {
-        assert!(mariadb(&[&self.name, "-e", sql], None), "{sql}");
+        db.exec(&format!("{ddl}\n{SEED}"));
+        AisbfDb(db)
     }
 }
 
-impl Drop for AisbfDb {
-    fn drop(&mut self) {
-        mariadb(
-            &["-e", &format!("DROP DATABASE IF EXISTS `{}`", self.name)],
-            None,
-        );
+impl std::ops::Deref for AisbfDb {
+    type Target = TestDb;
+
+    fn deref(&self) -> &TestDb {
+        &self.0
     }
 }
 

@@ -1,7 +1,7 @@
 //! Gateway mode end to end: the real serenity client against a fake gateway
 //! (HELLO → IDENTIFY → READY → INTERACTION_CREATE), answers by REST.
 
-use aisbf_doctor::discord::fake::command_interaction;
+use fake_discord::command_interaction;
 
 use crate::discord_support::*;
 
@@ -132,9 +132,7 @@ fn an_autocomplete_through_serenity_keeps_the_focused_option() {
 #[tokio::test]
 async fn serve_binary_in_gateway_mode_identifies_and_answers_a_command() {
     let cluster = healthy_cluster().await;
-    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
-        .await
-        .expect("fake");
+    let fake = fake_discord::FakeDiscord::start().await.expect("fake");
     let text = config_text(&cluster, &fake.api_base(), "gateway", "127.0.0.1:0");
     let mut serve = spawn_serve(&text);
     assert!(

@@ -502,9 +502,7 @@ async fn register_puts_the_command_tree_only_when_it_changed() {
 #[tokio::test]
 async fn serve_binary_in_http_mode_answers_healthz_and_ping() {
     let cluster = healthy_cluster().await;
-    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
-        .await
-        .expect("fake");
+    let fake = fake_discord::FakeDiscord::start().await.expect("fake");
     let port = free_port();
     let text = config_text(
         &cluster,
@@ -645,9 +643,7 @@ async fn a_verdict_that_outruns_the_deferral_and_meets_unknown_webhook_is_sent_a
 #[tokio::test]
 async fn serve_with_watch_opens_an_incident_thread_and_serves_metrics() {
     let cluster = drifted_cluster().await;
-    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
-        .await
-        .expect("fake");
+    let fake = fake_discord::FakeDiscord::start().await.expect("fake");
     let (port, metrics_port) = (free_port(), free_port());
     let mut text = config_text(
         &cluster,

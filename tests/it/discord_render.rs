@@ -9,6 +9,8 @@ use aisbf_doctor::secret::{Redactor, Secret};
 use proptest::prelude::*;
 use serde_json::Value;
 
+use crate::report_fixtures::{drifted, healthy, many_nodes};
+
 fn golden(name: &str, actual: &Value) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/discord")
@@ -24,63 +26,6 @@ fn golden(name: &str, actual: &Value) {
         text, want,
         "{name} differs from its golden file (UPDATE_GOLDEN=1 to accept)"
     );
-}
-
-fn f(sev: Severity, subject: &str, code: Code, msg: &str) -> Finding {
-    Finding::new(ProbeKind::Health, sev, subject, code, msg)
-}
-
-fn healthy() -> Report {
-    Report::from_findings(
-        "prod",
-        vec![
-            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up, 0.99.92, 12 ms"),
-            f(Severity::Ok, "aisbf-2", Code::NodeOk, "up, 0.99.92, 15 ms"),
-            f(Severity::Ok, "aisbf-3", Code::NodeOk, "up, 0.99.92, 11 ms"),
-        ],
-        None,
-        42,
-    )
-}
-
-fn drifted() -> Report {
-    Report::from_findings(
-        "prod",
-        vec![
-            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up, 0.99.92, 12 ms"),
-            f(Severity::Ok, "aisbf-2", Code::NodeOk, "up, 0.99.92, 15 ms"),
-            f(
-                Severity::Fail,
-                "aisbf-3",
-                Code::TokenRejectedOnNode,
-                "rejects the user token the other nodes accept (Bearer sk-leaked-secret-value); @everyone look",
-            ),
-        ],
-        None,
-        57,
-    )
-}
-
-fn many_nodes() -> Report {
-    let findings = (1..=40)
-        .map(|i| {
-            f(
-                if i % 7 == 0 {
-                    Severity::Fail
-                } else {
-                    Severity::Ok
-                },
-                &format!("aisbf-{i:02}"),
-                if i % 7 == 0 {
-                    Code::TokenRejectedOnNode
-                } else {
-                    Code::NodeOk
-                },
-                &format!("node {i} answered {}", "x".repeat(180)),
-            )
-        })
-        .collect();
-    Report::from_findings("big", findings, None, 900)
 }
 
 fn redactor() -> Redactor {

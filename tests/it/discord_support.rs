@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use aisbf_doctor::config;
 use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec, demo};
-use aisbf_doctor::discord::fake::FakeDiscord;
 use aisbf_doctor::discord::{Bot, Rest};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use ed25519_dalek::{Signer, SigningKey};
+use fake_discord::FakeDiscord;
 use serde_json::Value;
 
 pub const OPS_ROLE: &str = "300000000000000001";
@@ -153,8 +153,7 @@ pub async fn post_raw(url: &str, body: &str, sig: Option<&str>, ts: Option<&str>
 /// `/aisbf <sub>` as Discord sends it (with the ops role when `ops`).
 pub fn command(id: &str, sub: &str, options: &[(&str, &str)], ops: bool) -> String {
     let roles: &[&str] = if ops { &[OPS_ROLE] } else { &[] };
-    aisbf_doctor::discord::fake::command_interaction(id, &format!("tok-{id}"), sub, options, roles)
-        .to_string()
+    fake_discord::command_interaction(id, &format!("tok-{id}"), sub, options, roles).to_string()
 }
 
 /// The real `serve` binary running with `text` plus a SQLite store in a temp dir.

@@ -468,11 +468,7 @@ async fn lease_survives_a_redis_restart_with_errors_then_leads_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn full_redis_makes_the_lease_fail_with_the_oom_error() {
     let redis = OwnRedis::start(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).await;
-    let client = redis::Client::open(redis.url().expose()).expect("client");
-    let mut con = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut con = redis.connection().await;
     let blob = vec![b'x'; 100 * 1024];
     let mut filled = false;
     for i in 0..200 {

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use crate::cache::{REDIS_URL, TestPrefix, cache_config, redis};
+use crate::cache::cache_config;
 use crate::helpers::*;
 
 /// Writes `n` keys `<prefix><i>` with pipelining, in batches.

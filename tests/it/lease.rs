@@ -5,31 +5,16 @@ use std::time::Duration;
 use aisbf_doctor::lease::Lease;
 use aisbf_doctor::secret::Secret;
 
+use crate::helpers::{REDIS_URL, TestPrefix};
+
 fn redis_url() -> Secret {
-    Secret::new("redis://127.0.0.1:6379/0")
-}
-
-/// Deletes the test's keys when dropped.
-struct Keys(String);
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("redis-cli")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "DEL",
-                &self.0,
-                &format!("{}:fence", self.0),
-            ])
-            .output();
-    }
+    Secret::new(REDIS_URL)
 }
 
 #[tokio::test]
 async fn one_replica_leads_and_another_takes_over_after_the_lease_lapses() {
-    let key = format!("aisbf-doctor-test:lease:{}", std::process::id());
-    let _cleanup = Keys(key.clone());
+    let prefix = TestPrefix::new("lease");
+    let key = format!("{}lease", prefix.0);
     let ttl = Duration::from_millis(400);
     let mut a = Lease::connect(&redis_url(), &key, "replica-a", ttl)
         .await

@@ -18,6 +18,8 @@ mod lease;
 mod metrics_text;
 mod node_files;
 mod real_cluster;
+mod render_snapshots;
+mod report_fixtures;
 mod secrets;
 mod store;
 mod traffic;

@@ -3,11 +3,15 @@
 //! database and one Redis prefix per cluster, torn down after each test).
 //!
 //! Each test starts one cluster with one fault injected and asserts the verdict's
-//! layer, action and culprits. A healthy cluster must be ok with exit 0.
+//! layer, action and culprits: the single-run faults are rows of
+//! [`real_fault_is_named`], the ones that need several runs or a change to
+//! the cluster between runs are tests of their own. A healthy cluster must be
+//! ok with exit 0.
 
 use std::process::Command;
 use std::sync::Mutex;
 
+use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -240,6 +244,153 @@ fn with_routes(config: &str, routes: &[String]) -> String {
     out
 }
 
+/// Which config a case runs with.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// Without [database] and [cache]: the traffic probes only.
+    Traffic,
+    /// The harness's full config ([database], [cache], aisbf_json).
+    Full,
+}
+
+/// One more thing a case's run must show, beyond exit code and verdict.
+#[derive(Debug)]
+enum Expect {
+    /// The report's status.
+    Status(&'static str),
+    /// A subject's finding codes, exactly and in order.
+    CodesAre(&'static str, &'static [&'static str]),
+    /// A subject's finding codes include each of these.
+    CodesInclude(&'static str, &'static [&'static str]),
+    SummaryContains(&'static str),
+    SummaryStartsWith(&'static str),
+    SummaryLacks(&'static str),
+    FirstCheckContains(&'static str),
+    StdoutContains(&'static str),
+}
+
+impl Expect {
+    fn check(&self, run: &Run, v: &Value) {
+        let text = |key: &str| v["verdict"][key].as_str().unwrap_or_default().to_string();
+        match self {
+            Expect::Status(s) => assert_eq!(v["status"], *s, "{v}"),
+            Expect::CodesAre(subject, want) => assert_eq!(codes(v, subject), *want, "{v}"),
+            Expect::CodesInclude(subject, want) => {
+                let got = codes(v, subject);
+                for code in *want {
+                    assert!(got.contains(&code.to_string()), "{code}: {got:?} {v}");
+                }
+            }
+            Expect::SummaryContains(s) => assert!(text("summary").contains(s), "{v}"),
+            Expect::SummaryStartsWith(s) => assert!(text("summary").starts_with(s), "{v}"),
+            Expect::SummaryLacks(s) => assert!(!text("summary").contains(s), "{v}"),
+            Expect::FirstCheckContains(s) => assert!(text("first_check").contains(s), "{v}"),
+            Expect::StdoutContains(s) => assert!(run.stdout.contains(s), "{}", run.stdout),
+        }
+    }
+}
+
+/// One fault, one run: the exit code, an edit-infrastructure verdict on
+/// `layer` blaming `culprits`, and whatever else the row expects.
+#[rstest]
+#[case::stopped_node_is_the_culprit(
+    "node-stopped", Via::Traffic, &["check", "health"], 2, "node", &["aisbf-2"],
+    &[Expect::CodesAre("aisbf-2", &["node_unreachable"])]
+)]
+#[case::balancer_with_a_dead_member_is_the_balancer(
+    "balancer-dead-member", Via::Traffic,
+    &["diagnose", "--symptom", "every-other-request-fails"], 2, "balancer", &["balancer"], &[]
+)]
+#[case::node_on_sqlite_is_the_database_on_that_node_when_db_facts_are_known(
+    "node-sqlite", Via::Full, &["diagnose"], 2, "database", &["aisbf-2"],
+    &[
+        Expect::CodesInclude("aisbf-2", &["db_node_sqlite"]),
+        Expect::StdoutContains("routes vanish"),
+    ]
+)]
+#[case::node_on_another_mysql_database_is_the_database_on_that_node(
+    "node-other-mysql", Via::Full, &["diagnose"], 2, "database", &["aisbf-2"],
+    &[Expect::CodesInclude("aisbf-2", &["db_node_other_database"])]
+)]
+// Its aisbf.json is right; only the token found active in the shared
+// database, yet rejected by that node, tells where it really reads.
+#[case::node_with_the_mysql_pool_defect_is_not_reading_the_shared_database(
+    "node-mysql-pool-defect", Via::Full, &["diagnose"], 2, "database", &["aisbf-2"],
+    &[
+        Expect::CodesAre("token", &["db_token_active"]),
+        Expect::SummaryContains("not reading the shared database"),
+    ]
+)]
+// Its response-cache keys differ too: real nodes 1 and 3 repeat one `id`, node 2 not.
+#[case::node_with_another_redis_prefix_is_the_cache_on_that_node(
+    "node-other-redis-prefix", Via::Full, &["diagnose"], 2, "cache", &["aisbf-2"],
+    &[
+        Expect::CodesInclude("aisbf-2", &["cache_node_prefix_differs", "response_cache_not_shared"]),
+        Expect::CodesInclude("cache", &["response_cache_shared"]),
+    ]
+)]
+#[case::version_drift_is_a_warning_on_that_node(
+    "node-version-drift", Via::Traffic, &["check", "health"], 1, "node", &["aisbf-2"],
+    &[Expect::Status("warn")]
+)]
+#[case::global_config_drift_names_the_node(
+    "node-global-config-drift", Via::Traffic, &["check", "health"], 2, "node", &["aisbf-2"],
+    &[Expect::CodesAre("aisbf-2", &["global_config_differs"])]
+)]
+#[case::node_whose_global_token_differs_is_auth_drift_on_that_node(
+    "node-global-token-differs", Via::Traffic, &["check", "health"], 2, "auth", &["aisbf-2"],
+    &[Expect::CodesInclude("aisbf-2", &["global_token_rejected_on_node"])]
+)]
+#[case::consistently_slow_node_is_a_slow_warning_not_a_failure(
+    "node-latency", Via::Traffic, &["check", "health"], 1, "node", &["aisbf-2"],
+    &[
+        Expect::Status("warn"),
+        Expect::SummaryStartsWith("Slow: aisbf-2"),
+        Expect::SummaryLacks("route policy"),
+    ]
+)]
+// One GET per node never reaches the limit; the node's files show it.
+#[case::node_with_its_own_client_rate_limit_is_named_from_its_files(
+    "node-client-rate-limited", Via::Full, &["check", "files"], 1, "node", &["aisbf-2"],
+    &[Expect::CodesAre("aisbf-2", &["node_rate_limit_differs"])]
+)]
+#[case::node_with_its_response_cache_disabled_is_the_cache_on_that_node(
+    "node-response-cache-disabled", Via::Full, &["diagnose"], 2, "cache", &["aisbf-2"],
+    &[Expect::CodesInclude("aisbf-2", &["node_response_cache_differs", "response_cache_not_shared"])]
+)]
+#[case::node_on_another_redis_db_is_the_cache_on_that_node(
+    "node-other-redis-db", Via::Full, &["diagnose"], 2, "cache", &["aisbf-2"],
+    &[Expect::CodesInclude("aisbf-2", &["node_cache_differs"])]
+)]
+#[case::stale_majority_is_blamed_not_the_one_freshly_reloaded_node(
+    "node-stale-routes", Via::Full, &["diagnose"], 2, "node", &["aisbf-1", "aisbf-3"],
+    &[
+        Expect::FirstCheckContains("reload-config"),
+        Expect::CodesInclude("aisbf-2", &["node_routes_match_db"]),
+    ]
+)]
+#[tokio::test(flavor = "multi_thread")]
+async fn real_fault_is_named(
+    #[case] fault: &str,
+    #[case] via: Via,
+    #[case] args: &[&str],
+    #[case] exit: i32,
+    #[case] layer: &str,
+    #[case] culprits: &[&str],
+    #[case] expect: &[Expect],
+) {
+    let c = RealCluster::up(fault);
+    let (run, v) = match via {
+        Via::Traffic => c.traffic(args).await,
+        Via::Full => c.doctor(&c.config_text(), args, None).await,
+    };
+    assert_eq!(run.code, exit, "{fault}: {}", run.stdout);
+    assert_infrastructure(&v, layer, json!(culprits));
+    for e in expect {
+        e.check(&run, &v);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
     let c = RealCluster::up("none");
@@ -363,39 +514,6 @@ async fn real_healthy_cluster_is_ok_then_each_traffic_fault_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn real_stopped_node_is_the_culprit() {
-    let c = RealCluster::up("node-stopped");
-    let (run, v) = c.traffic(&["check", "health"]).await;
-    assert_eq!(run.code, 2);
-    assert_eq!(
-        verdict(&v),
-        (
-            "node".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        )
-    );
-    assert_eq!(codes(&v, "aisbf-2"), vec!["node_unreachable"]);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_balancer_with_a_dead_member_is_the_balancer() {
-    let c = RealCluster::up("balancer-dead-member");
-    let (run, v) = c
-        .traffic(&["diagnose", "--symptom", "every-other-request-fails"])
-        .await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(
-        verdict(&v),
-        (
-            "balancer".into(),
-            "edit_infrastructure".into(),
-            json!(["balancer"])
-        )
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
     let c = RealCluster::up("node-sqlite");
     let (run, v) = c.traffic(&["check", "health"]).await;
@@ -422,93 +540,6 @@ async fn real_node_on_its_own_sqlite_is_auth_drift_on_that_node() {
 /// `diagnose` with the harness's full config ([database], [cache], aisbf_json).
 async fn diagnose_full(c: &RealCluster) -> (Run, Value) {
     c.doctor(&c.config_text(), &["diagnose"], None).await
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_on_sqlite_is_the_database_on_that_node_when_db_facts_are_known() {
-    let c = RealCluster::up("node-sqlite");
-    let (run, v) = diagnose_full(&c).await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
-    assert!(codes(&v, "aisbf-2").contains(&"db_node_sqlite".to_string()));
-    assert!(run.stdout.contains("routes vanish"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_on_another_mysql_database_is_the_database_on_that_node() {
-    let c = RealCluster::up("node-other-mysql");
-    let (run, v) = diagnose_full(&c).await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
-    assert!(codes(&v, "aisbf-2").contains(&"db_node_other_database".to_string()));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_with_the_mysql_pool_defect_is_not_reading_the_shared_database() {
-    // Its aisbf.json is right; only the token found active in the shared
-    // database, yet rejected by that node, tells where it really reads.
-    let c = RealCluster::up("node-mysql-pool-defect");
-    let (run, v) = diagnose_full(&c).await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_infrastructure(&v, "database", json!(["aisbf-2"]));
-    assert_eq!(codes(&v, "token"), ["db_token_active"]);
-    assert!(
-        v["verdict"]["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not reading the shared database"),
-        "{v}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_with_another_redis_prefix_is_the_cache_on_that_node() {
-    let c = RealCluster::up("node-other-redis-prefix");
-    let (run, v) = diagnose_full(&c).await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
-    assert!(codes(&v, "aisbf-2").contains(&"cache_node_prefix_differs".to_string()));
-    // Its response-cache keys differ too: real nodes 1 and 3 repeat one `id`, node 2 not.
-    assert!(
-        codes(&v, "aisbf-2").contains(&"response_cache_not_shared".to_string()),
-        "{v}"
-    );
-    assert!(
-        codes(&v, "cache").contains(&"response_cache_shared".to_string()),
-        "{v}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_version_drift_is_a_warning_on_that_node() {
-    let c = RealCluster::up("node-version-drift");
-    let (run, v) = c.traffic(&["check", "health"]).await;
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(v["status"], "warn");
-    assert_eq!(
-        verdict(&v),
-        (
-            "node".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        )
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_global_config_drift_names_the_node() {
-    let c = RealCluster::up("node-global-config-drift");
-    let (run, v) = c.traffic(&["check", "health"]).await;
-    assert_eq!(run.code, 2);
-    assert_eq!(
-        verdict(&v),
-        (
-            "node".into(),
-            "edit_infrastructure".into(),
-            json!(["aisbf-2"])
-        )
-    );
-    assert_eq!(codes(&v, "aisbf-2"), vec!["global_config_differs"]);
 }
 
 /// Every probe subset that sees the cluster through the nodes or the balancer.
@@ -614,27 +645,6 @@ async fn real_cluster_with_every_node_on_its_own_sqlite_is_the_database_not_the_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn real_node_whose_global_token_differs_is_auth_drift_on_that_node() {
-    let c = RealCluster::up("node-global-token-differs");
-    let (run, v) = c.traffic(&["check", "health"]).await;
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_infrastructure(&v, "auth", json!(["aisbf-2"]));
-    assert!(codes(&v, "aisbf-2").contains(&"global_token_rejected_on_node".to_string()));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_consistently_slow_node_is_a_slow_warning_not_a_failure() {
-    let c = RealCluster::up("node-latency");
-    let (run, v) = c.traffic(&["check", "health"]).await;
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(v["status"], "warn");
-    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
-    let summary = v["verdict"]["summary"].as_str().unwrap_or_default();
-    assert!(summary.starts_with("Slow: aisbf-2"), "{summary}");
-    assert!(!summary.contains("route policy"), "{summary}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn real_node_whose_clock_runs_five_minutes_ahead_is_named() {
     let c = RealCluster::up("node-clock-skew");
     let (run, v) = c.traffic(&["check", "health"]).await;
@@ -702,12 +712,10 @@ async fn real_nodes_that_cached_a_deleted_provider_are_stale_even_all_of_them() 
     let db = node["database"]["mysql_database"]
         .as_str()
         .expect("db name");
-    let ok = Command::new("mariadb")
-        .args(["-uroot", "-h127.0.0.1", db, "-e"])
-        .arg("DELETE FROM user_providers WHERE provider_id = 'stub-gone'")
-        .status()
-        .expect("mariadb");
-    assert!(ok.success());
+    mariadb_exec(
+        db,
+        "DELETE FROM user_providers WHERE provider_id = 'stub-gone'",
+    );
     let (run, v) = c.doctor(&cfg, &["check", "db"], None).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     for n in ["aisbf-1", "aisbf-2", "aisbf-3"] {
@@ -753,43 +761,6 @@ async fn real_node_whose_cache_fell_back_to_memory_is_the_cache_on_that_node() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn real_node_with_its_response_cache_disabled_is_the_cache_on_that_node() {
-    let (_c, v) = diagnosed("node-response-cache-disabled").await;
-    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
-    let got = codes(&v, "aisbf-2");
-    for code in ["node_response_cache_differs", "response_cache_not_shared"] {
-        assert!(got.contains(&code.to_string()), "{code}: {got:?}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_on_another_redis_db_is_the_cache_on_that_node() {
-    let (_c, v) = diagnosed("node-other-redis-db").await;
-    assert_infrastructure(&v, "cache", json!(["aisbf-2"]));
-    assert!(
-        codes(&v, "aisbf-2").contains(&"node_cache_differs".to_string()),
-        "{v}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_stale_majority_is_blamed_not_the_one_freshly_reloaded_node() {
-    let (_c, v) = diagnosed("node-stale-routes").await;
-    assert_infrastructure(&v, "node", json!(["aisbf-1", "aisbf-3"]));
-    assert!(
-        v["verdict"]["first_check"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("reload-config"),
-        "{v}"
-    );
-    assert!(
-        codes(&v, "aisbf-2").contains(&"node_routes_match_db".to_string()),
-        "{v}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn real_redis_at_maxmemory_with_noeviction_is_the_cache() {
     let (c, v) = diagnosed("redis-full").await;
     assert_eq!(verdict(&v).0, "cache", "{v}");
@@ -801,16 +772,6 @@ async fn real_redis_at_maxmemory_with_noeviction_is_the_cache() {
     let (run, v) = c.doctor(&c.config_text(), &["check", "cache"], None).await;
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_infrastructure(&v, "cache", json!(["cache"]));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn real_node_with_its_own_client_rate_limit_is_named_from_its_files() {
-    // One GET per node never reaches the limit; the node's files show it.
-    let c = RealCluster::up("node-client-rate-limited");
-    let (run, v) = c.doctor(&c.config_text(), &["check", "files"], None).await;
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_infrastructure(&v, "node", json!(["aisbf-2"]));
-    assert_eq!(codes(&v, "aisbf-2"), ["node_rate_limit_differs"]);
 }
 
 /// The harness's config with the dashboard login of its user, for the live

@@ -1,25 +1,19 @@
 //! The incident memory against a real SQLite file and a real MariaDB database.
 
 use aisbf_doctor::engine::Report;
-use aisbf_doctor::finding::{Code, Finding, ProbeKind, Severity};
+use aisbf_doctor::finding::{Code, ProbeKind, Severity};
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::{Store, now_ms};
 
 use crate::helpers::*;
+use crate::report_fixtures::f;
 
 fn failing_report() -> Report {
     Report::from_findings(
         "prod",
         vec![
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-1",
-                Code::NodeOk,
-                "up",
-            ),
-            Finding::new(
-                ProbeKind::Health,
+            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up"),
+            f(
                 Severity::Fail,
                 "aisbf-2",
                 Code::TokenRejectedOnNode,
@@ -35,74 +29,12 @@ fn healthy_report() -> Report {
     Report::from_findings(
         "prod",
         vec![
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-1",
-                Code::NodeOk,
-                "up",
-            ),
-            Finding::new(
-                ProbeKind::Health,
-                Severity::Ok,
-                "aisbf-2",
-                Code::NodeOk,
-                "up",
-            ),
+            f(Severity::Ok, "aisbf-1", Code::NodeOk, "up"),
+            f(Severity::Ok, "aisbf-2", Code::NodeOk, "up"),
         ],
         None,
         10,
     )
-}
-
-/// A fresh MariaDB database, dropped when the guard goes.
-struct MariaDb {
-    name: String,
-}
-
-impl MariaDb {
-    fn create() -> MariaDb {
-        let name = format!(
-            "aisbfdoc_store_{}",
-            std::process::id() as u64 * 1000 + u64::from(rand_suffix())
-        );
-        let ok = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("CREATE DATABASE `{name}`"),
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot create database {name}");
-        MariaDb { name }
-    }
-
-    fn url(&self) -> Secret {
-        Secret::new(format!("mysql://root@127.0.0.1:3306/{}", self.name))
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("DROP DATABASE IF EXISTS `{}`", self.name),
-            ])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos % 1000) as u16
 }
 
 /// The same lifecycle on either backend.
@@ -234,8 +166,8 @@ async fn sqlite_store_keeps_history_across_restarts() {
 
 #[tokio::test]
 async fn mariadb_store_keeps_history_across_restarts() {
-    let db = MariaDb::create();
-    lifecycle(&db.url()).await;
+    let db = TestDb::create("store");
+    lifecycle(&db.secret_url()).await;
 }
 
 #[tokio::test]

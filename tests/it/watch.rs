@@ -17,36 +17,19 @@ use crate::helpers::*;
 
 /// A fresh MariaDB database and Redis namespace, both removed when dropped.
 struct Env {
-    db: String,
+    db: TestDb,
     cluster: String,
 }
 
 impl Env {
     fn create(tag: &str) -> Env {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let id = format!("{}_{}", std::process::id(), nanos % 1_000_000);
-        let db = format!("aisbfdoc_watch_{tag}_{id}");
-        let ok = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("CREATE DATABASE `{db}`"),
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot create database {db}");
-        Env {
-            db,
-            cluster: format!("watchtest-{tag}-{id}"),
-        }
+        let db = TestDb::create(&format!("watch_{tag}"));
+        let cluster = format!("watchtest-{tag}-{}", db.unique);
+        Env { db, cluster }
     }
 
     fn store_url(&self) -> String {
-        format!("mysql://root@127.0.0.1:3306/{}", self.db)
+        self.db.url()
     }
 
     async fn store(&self) -> Store {
@@ -71,29 +54,15 @@ impl Env {
     }
 
     fn leader(&self) -> Option<String> {
-        let out = std::process::Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "GET", &lease_key(&self.cluster)])
-            .output()
-            .ok()?;
-        let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (!v.is_empty()).then_some(v)
+        redis_get_blocking(&lease_key(&self.cluster)).filter(|v| !v.is_empty())
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args([
-                "-uroot",
-                "-h127.0.0.1",
-                "-e",
-                &format!("DROP DATABASE IF EXISTS `{}`", self.db),
-            ])
-            .status();
+        // The database drops itself; the lease keys are named after the cluster.
         let key = lease_key(&self.cluster);
-        let _ = std::process::Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "DEL", &key, &format!("{key}:fence")])
-            .output();
+        redis_del_blocking(&[&key, &format!("{key}:fence")]);
     }
 }
 
@@ -572,9 +541,7 @@ async fn a_leader_deposed_during_a_run_posts_nothing_and_the_new_leader_announce
         eventually(Duration::from_secs(10), async || env.leader().is_some()).await,
         "a never took the lease"
     );
-    let _ = std::process::Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "DEL", &lease_key(&env.cluster)])
-        .output();
+    redis_del_blocking(&[&lease_key(&env.cluster)]);
     assert!(b.lead().await, "b takes the freed lease");
     assert_eq!(run.await.expect("join"), Tick::Deposed);
     assert!(
@@ -701,7 +668,7 @@ async fn two_serve_replicas_post_each_change_to_discord_once_when_the_leader_is_
     use crate::discord_support::{INCIDENT_CHANNEL, discord_section, free_port, spawn_serve};
     let env = Env::create("serve");
     let cluster = FakeCluster::start(healthy2()).await.expect("fake");
-    let fake = aisbf_doctor::discord::fake::FakeDiscord::start()
+    let fake = fake_discord::FakeDiscord::start()
         .await
         .expect("fake discord");
     let threads = format!("/channels/{INCIDENT_CHANNEL}/threads");

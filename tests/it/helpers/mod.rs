@@ -1,6 +1,16 @@
-//! Shared test helpers: run the real binary against real loopback servers.
+//! Shared test helpers: run the real binary against real loopback servers,
+//! with one helper per real service (a fresh MariaDB database, a fresh Redis
+//! key prefix or a private redis-server).
 
 #![allow(dead_code)]
+
+mod test_db;
+mod test_redis;
+
+pub use test_db::{TestDb, mariadb_exec};
+pub use test_redis::{
+    OwnRedis, REDIS_URL, TestPrefix, redis, redis_del_blocking, redis_get_blocking,
+};
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -123,67 +133,22 @@ pub fn codes(report: &Value, subject: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Our own redis-server on a free port, killed when dropped.
-pub struct OwnRedis {
-    child: std::process::Child,
-    pub port: u16,
-    args: Vec<String>,
-}
-
-impl OwnRedis {
-    pub async fn start(extra: &[&str]) -> OwnRedis {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = spawn_redis(port, &args);
-        wait_for_redis(port).await;
-        OwnRedis { child, port, args }
-    }
-
-    pub fn url(&self) -> aisbf_doctor::secret::Secret {
-        aisbf_doctor::secret::Secret::new(format!("redis://127.0.0.1:{}/0", self.port))
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub async fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_redis(self.port, &self.args);
-        wait_for_redis(self.port).await;
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn_redis(port: u16, extra: &[String]) -> std::process::Child {
-    std::process::Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed")
-}
-
-async fn wait_for_redis(port: u16) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("redis-server on port {port} did not start");
+/// Runs the future `make` builds to completion on a runtime of its own, on a
+/// thread of its own: lets sync code (constructors, `Drop`) talk to a service
+/// from inside or outside a test's runtime. The future is built on that
+/// thread, so it need not be `Send`.
+pub fn on_side_runtime<T, F>(make: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("side runtime")
+            .block_on(make())
+    })
+    .join()
+    .expect("side thread")
 }

@@ -1,4 +1,4 @@
-//! A fake Discord on loopback for tests and the benchmark: the REST endpoints
+//! A fake Discord on loopback for aisbf-doctor's tests and benchmark: the REST endpoints
 //! the bot uses (recording every request) and a gateway websocket that speaks
 //! HELLO → IDENTIFY → READY → dispatches, with heartbeat ACKs and RESUME.
 //!
