@@ -392,6 +392,16 @@ pub fn load(path: &Path) -> Result<NodeData, String> {
     parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The aisbf.json of each of `nodes` that names one, in the order given.
+pub fn load_nodes<'a>(
+    nodes: impl IntoIterator<Item = &'a crate::config::Node>,
+) -> Vec<(String, Result<NodeData, String>)> {
+    nodes
+        .into_iter()
+        .filter_map(|n| n.aisbf_json.as_ref().map(|p| (n.name.clone(), load(p))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
