@@ -9,6 +9,7 @@ use redis::aio::MultiplexedConnection;
 use super::finding;
 use crate::config::Cache;
 use crate::finding::{Code, Finding, Severity};
+
 /// Keys asked for per SCAN call.
 pub const SCAN_COUNT: usize = 1000;
 /// Longest the census may take.

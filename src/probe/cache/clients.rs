@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::finding;
 use crate::finding::{Code, Finding, Severity};
+
 /// Each node's host addresses: the IP in its URL, or what its name resolves to
 /// (empty when it does not resolve in time).
 pub(super) async fn node_addresses(

@@ -1,13 +1,16 @@
 //! One classified connection: why Redis could not be used is read from the
 //! client's typed errors (and, for a server that is not Redis, from a raw PING).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use redis::ErrorKind;
 use redis::aio::MultiplexedConnection;
 
 use super::finding;
 use crate::finding::{Code, Finding, Severity};
+use crate::http::{Budget, OutOfTime};
 use crate::secret::Secret;
+
 /// Why Redis could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheFailure {
@@ -35,17 +38,21 @@ impl CacheFailure {
     }
 }
 
+/// Why a Redis error means Redis cannot be used, by the error's kind and the
+/// server's error code (`-NOAUTH ...`, `-WRONGPASS ...`).
 pub(super) fn classify(e: &redis::RedisError) -> CacheFailure {
     let text = crate::http::truncate(&e.to_string(), 200);
-    let lower = text.to_ascii_lowercase();
-    if e.kind() == redis::ErrorKind::AuthenticationFailed
-        || lower.contains("noauth")
-        || lower.contains("wrongpass")
-        || lower.contains("invalid password")
-        || lower.contains("invalid username-password")
+    // Redis before 6 answers a wrong AUTH password with a plain `-ERR invalid
+    // password`: there only the server's answer text tells a login failure.
+    let old_auth_error = e.code() == Some("ERR")
+        && e.detail()
+            .is_some_and(|d| d.to_ascii_lowercase().contains("invalid password"));
+    if e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        || old_auth_error
     {
         CacheFailure::AccessDenied(text)
-    } else if e.kind() == redis::ErrorKind::Parse {
+    } else if e.kind() == ErrorKind::Parse {
         CacheFailure::NotRedis(text)
     } else {
         CacheFailure::Unreachable(text)
@@ -80,6 +87,7 @@ async fn sniff(url: &str, timeout: Duration) -> Option<CacheFailure> {
     if reply.starts_with("+PONG") {
         return None;
     }
+    // The raw answer is all there is here: its error code is its first word.
     if reply.starts_with("-NOAUTH") || reply.starts_with("-WRONGPASS") {
         return Some(CacheFailure::AccessDenied(reply.trim().to_string()));
     }
@@ -95,12 +103,28 @@ pub async fn connect(
     url: &Secret,
     timeout: Duration,
 ) -> Result<MultiplexedConnection, CacheFailure> {
+    connect_within(url, Budget::new(timeout)).await
+}
+
+/// [`connect`] with the run's budget: the per-call timeout, cut by the
+/// deadline, also bounds every command on the connection.
+pub async fn connect_within(
+    url: &Secret,
+    budget: Budget,
+) -> Result<MultiplexedConnection, CacheFailure> {
     let client = redis::Client::open(url.expose()).map_err(|e| {
-        CacheFailure::Unreachable(format!("cache.url cannot be used: {}", e.kind_name()))
+        CacheFailure::Unreachable(format!("cache.url cannot be used: {:?}", e.kind()))
     })?;
+    let timeout = budget.left(Instant::now());
+    if timeout.is_zero() {
+        return Err(CacheFailure::Unreachable(
+            OutOfTime::NotStarted.describe("answer"),
+        ));
+    }
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
+    // A little slack: the client's own timeouts end first, with a typed error.
     let attempt = tokio::time::timeout(
         timeout + Duration::from_millis(200),
         client.get_multiplexed_async_connection_with_config(&config),
@@ -125,16 +149,6 @@ pub async fn connect(
         )));
     }
     Err(sniff(url.expose(), timeout).await.unwrap_or(failure))
-}
-
-trait KindName {
-    fn kind_name(&self) -> String;
-}
-
-impl KindName for redis::RedisError {
-    fn kind_name(&self) -> String {
-        format!("{:?}", self.kind())
-    }
 }
 
 /// The db number in a redis URL path (`redis://h:6379/2` is 2).

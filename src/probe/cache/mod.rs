@@ -10,8 +10,6 @@
 //! connected), `census` (the SCAN walk) and `prefixes` (overlaps and the
 //! nodes' aisbf.json).
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 
 use crate::aisbf_json;
@@ -33,9 +31,10 @@ pub use census::{
     CENSUS_BUDGET, Census, KeyClass, SCAN_COUNT, census, census_findings, classify_key,
 };
 pub use clients::{client_ips, connection_findings, distinct_addresses};
-pub use connect::{CacheFailure, connect, db_index};
+pub use connect::{CacheFailure, connect, connect_within, db_index};
 pub use prefixes::{compare_nodes, prefix_findings};
 pub use server::{NEAR_FULL_PERCENT, ServerFacts, parse_info, server_findings};
+
 pub struct CacheProbe;
 
 impl super::Probe for CacheProbe {
@@ -56,7 +55,7 @@ impl super::Probe for CacheProbe {
             let Some(cache) = &ctx.config.cache else {
                 return Vec::new();
             };
-            let timeout = Duration::from_millis(ctx.config.cluster.timeout_ms);
+            let budget = ctx.http.budget();
             let mut findings = prefix_findings(cache);
             let node_data = aisbf_json::load_nodes(ctx.nodes());
             findings.extend(compare_nodes(cache, &node_data));
@@ -65,9 +64,9 @@ impl super::Probe for CacheProbe {
                 .iter()
                 .map(|n| (n.name.clone(), n.url.clone()))
                 .collect();
-            let addresses = node_addresses(&urls, timeout).await;
-            let budget = CENSUS_BUDGET.min(ctx.remaining() / 2);
-            findings.extend(observe_and_assess(cache, timeout, budget, &addresses).await);
+            let addresses = node_addresses(&urls, budget.timeout()).await;
+            let census_budget = CENSUS_BUDGET.min(ctx.remaining() / 2);
+            findings.extend(observe_and_assess(cache, budget, census_budget, &addresses).await);
             findings
         })
     }

@@ -7,19 +7,23 @@ use std::time::{Duration, Instant};
 
 use super::census::{census, census_findings};
 use super::clients::{client_ips, connection_findings, distinct_addresses};
-use super::connect::{classify, connect, db_index};
+use super::connect::{classify, connect_within, db_index};
 use super::finding;
 use super::server::{ServerFacts, parse_info, server_findings};
 use crate::config::Cache;
 use crate::finding::{Code, Finding, Severity};
+use crate::http::Budget;
+
+/// Connects within `budget`, reads INFO (and CLIENT LIST when the node
+/// addresses tell the nodes apart), then walks the keys for `census_budget`.
 pub(super) async fn observe_and_assess(
     cache: &Cache,
-    timeout: Duration,
-    budget: Duration,
+    budget: Budget,
+    census_budget: Duration,
     addresses: &[(String, BTreeSet<IpAddr>)],
 ) -> Vec<Finding> {
     let started = Instant::now();
-    let mut con = match connect(&cache.url, timeout).await {
+    let mut con = match connect_within(&cache.url, budget).await {
         Ok(c) => c,
         Err(f) => return vec![f.finding()],
     };
@@ -44,7 +48,7 @@ pub(super) async fn observe_and_assess(
             out.extend(connection_findings(addresses, &client_ips(&list)));
         }
     }
-    match census(&mut con, cache, budget).await {
+    match census(&mut con, cache, census_budget).await {
         Ok(c) => out.extend(census_findings(cache, &c)),
         Err(e) => out.push(finding(
             Severity::Warn,

@@ -5,6 +5,7 @@ use super::finding;
 use crate::aisbf_json::NodeData;
 use crate::config::Cache;
 use crate::finding::{Code, Finding, Severity};
+
 /// Pure: prefixes of different environments must not contain each other.
 pub fn prefix_findings(cache: &Cache) -> Vec<Finding> {
     let mut envs: Vec<(&str, &str)> = vec![

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::finding;
 use crate::finding::{Code, Finding, Severity};
+
 /// `INFO` as key/value pairs.
 pub fn parse_info(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -6,6 +6,7 @@ use super::observe::{ConnectFailure, DbObservation};
 use super::schema::schema_findings;
 use crate::aisbf_json::{DbTarget, NodeData};
 use crate::finding::{Code, Finding, Severity};
+
 /// Pure: findings from one observation.
 pub fn assess(obs: &DbObservation) -> Vec<Finding> {
     let mut out = Vec::new();

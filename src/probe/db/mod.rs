@@ -16,8 +16,6 @@
 //! (observation and node configs to findings) and `routes` (each node's user
 //! routes against the database's).
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 
 use crate::aisbf_json::{self, DbTarget};
@@ -35,6 +33,7 @@ pub use assess::{assess, compare_nodes};
 pub use observe::{ConnectFailure, Counts, DbObservation, TokenRow, UserRoutes, UserRow, observe};
 pub use routes::{node_routes, route_findings};
 pub use schema::{AISBF_SCHEMA, expected_schema, schema_findings};
+
 pub struct DbProbe;
 
 impl super::Probe for DbProbe {
@@ -55,15 +54,13 @@ impl super::Probe for DbProbe {
             let Some(db) = &ctx.config.database else {
                 return Vec::new();
             };
-            let timeout = Duration::from_millis(ctx.config.cluster.timeout_ms)
-                .min(ctx.remaining().max(Duration::from_millis(100)));
             let target = DbTarget::from_url(db.url.expose());
             let node_data = aisbf_json::load_nodes(ctx.nodes());
             let obs = observe(
                 &db.url,
                 &ctx.config.cluster.user,
                 &ctx.config.cluster.token,
-                timeout,
+                ctx.http.budget(),
             )
             .await;
             let mut findings = assess(&obs);

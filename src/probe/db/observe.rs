@@ -2,12 +2,15 @@
 //! what they returned, before any judgement.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use sqlx::{AnyConnection, ConnectOptions, Connection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Row};
 
 use super::connect::{classify, connect_url, within};
+use crate::http::Budget;
 use crate::secret::Secret;
+
 /// Most columns read from the catalogue (AISBF 0.99.92 has 333).
 const MAX_COLUMNS: i64 = 5000;
 /// Most ids read per route table for one user.
@@ -142,8 +145,8 @@ const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM users), \
      (SELECT COUNT(*) FROM user_api_tokens WHERE is_active = 1), \
      (SELECT COUNT(*) FROM user_providers), (SELECT COUNT(*) FROM user_rotations) LIMIT 1";
 
-/// Connects read-only and runs the bounded queries.
-pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration) -> DbObservation {
+/// Connects read-only and runs the bounded queries, each within `budget`.
+pub async fn observe(url: &Secret, user: &str, token: &Secret, budget: Budget) -> DbObservation {
     sqlx::any::install_default_drivers();
     let (backend, url) = connect_url(url.expose());
     let dialect = if backend == "sqlite" { &SQLITE } else { &MYSQL };
@@ -161,33 +164,26 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         }
     };
     let started = Instant::now();
-    let mut con: AnyConnection = match tokio::time::timeout(timeout, options.connect()).await {
+    let mut con: AnyConnection = match budget.run(options.connect()).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return DbObservation::failed(backend, user, classify(&e)),
-        Err(_) => {
+        Err(out) => {
             return DbObservation::failed(
                 backend,
                 user,
-                ConnectFailure::Unreachable(format!(
-                    "no connection within {} ms",
-                    timeout.as_millis()
-                )),
+                ConnectFailure::Unreachable(out.describe("connection")),
             );
         }
     };
     if backend == "mysql" {
-        if let Err(e) = within(
-            timeout,
-            sqlx::query("SET SESSION TRANSACTION READ ONLY").execute(&mut con),
-        )
-        .await
-        {
+        let read_only = sqlx::query("SET SESSION TRANSACTION READ ONLY").execute(&mut con);
+        if let Err(e) = within(budget, read_only).await {
             tracing::debug!(error = %e, "could not set the session read-only");
         }
     }
-    let version = within(timeout, sqlx::query(dialect.version).fetch_one(&mut con))
+    let version = within(budget, sqlx::query(dialect.version).fetch_one(&mut con))
         .await
-        .and_then(|r| r.try_get::<String, _>(0).map_err(|e| e.to_string()));
+        .and_then(|r| col::<String>(&r, 0));
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let version = match version {
         Ok(v) => v,
@@ -196,41 +192,32 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         }
     };
 
-    let columns = within(
-        timeout,
-        sqlx::query(dialect.columns)
-            .bind(MAX_COLUMNS)
-            .fetch_all(&mut con),
-    )
-    .await
-    .and_then(|rows| {
+    let columns = sqlx::query(dialect.columns)
+        .bind(MAX_COLUMNS)
+        .fetch_all(&mut con);
+    let columns = within(budget, columns).await.and_then(|rows| {
         rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
-            .collect::<Result<BTreeSet<_>, sqlx::Error>>()
-            .map_err(|e| e.to_string())
+            .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+            .collect::<Result<BTreeSet<_>, String>>()
     });
-    let counts = within(timeout, sqlx::query(COUNTS).fetch_one(&mut con))
+    let counts = within(budget, sqlx::query(COUNTS).fetch_one(&mut con))
         .await
         .and_then(|r| {
             Ok(Counts {
-                users: r.try_get(0).map_err(|e| e.to_string())?,
-                active_tokens: r.try_get(1).map_err(|e| e.to_string())?,
-                user_providers: r.try_get(2).map_err(|e| e.to_string())?,
-                user_rotations: r.try_get(3).map_err(|e| e.to_string())?,
+                users: col(&r, 0)?,
+                active_tokens: col(&r, 1)?,
+                user_providers: col(&r, 2)?,
+                user_rotations: col(&r, 3)?,
             })
         });
-    let user_row = within(
-        timeout,
-        sqlx::query(dialect.user)
-            .bind(user)
-            .fetch_optional(&mut con),
-    )
-    .await
-    .and_then(|r| {
+    let user_row = sqlx::query(dialect.user)
+        .bind(user)
+        .fetch_optional(&mut con);
+    let user_row = within(budget, user_row).await.and_then(|r| {
         r.map(|r| {
             Ok(UserRow {
-                id: r.try_get(0).map_err(|e| e.to_string())?,
-                active: r.try_get::<i64, _>(1).map_err(|e| e.to_string())? != 0,
+                id: col(&r, 0)?,
+                active: col::<i64>(&r, 1)? != 0,
             })
         })
         .transpose()
@@ -241,73 +228,25 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         .and_then(|u| u.as_ref())
         .map(|u| u.id)
         .unwrap_or(-1);
-    let token_row = within(
-        timeout,
-        sqlx::query(dialect.token)
-            .bind(token.expose())
-            .bind(uid)
-            .fetch_optional(&mut con),
-    )
-    .await
-    .and_then(|r| {
+    let token_row = sqlx::query(dialect.token)
+        .bind(token.expose())
+        .bind(uid)
+        .fetch_optional(&mut con);
+    let token_row = within(budget, token_row).await.and_then(|r| {
         r.map(|r| {
             Ok(TokenRow {
-                user_id: r.try_get(0).map_err(|e| e.to_string())?,
-                active: r.try_get::<i64, _>(1).map_err(|e| e.to_string())? != 0,
-                scope: r.try_get(2).map_err(|e| e.to_string())?,
+                user_id: col(&r, 0)?,
+                active: col::<i64>(&r, 1)? != 0,
+                scope: col(&r, 2)?,
             })
         })
         .transpose()
     });
     let routes = match user_row.as_ref().ok().and_then(|u| u.as_ref()) {
         None => Ok(None),
-        Some(u) => {
-            let mut lists = Vec::with_capacity(3);
-            for (sql, table) in
-                dialect
-                    .routes
-                    .iter()
-                    .zip(["user_providers", "user_rotations", "user_autoselects"])
-            {
-                let rows = within(
-                    timeout,
-                    sqlx::query(sql)
-                        .bind(u.id)
-                        .bind(MAX_ROUTES)
-                        .fetch_all(&mut con),
-                )
-                .await
-                .and_then(|rows| {
-                    rows.iter()
-                        .map(|r| r.try_get::<String, _>(0))
-                        .collect::<Result<BTreeSet<_>, sqlx::Error>>()
-                        .map_err(|e| e.to_string())
-                })
-                .and_then(|ids| {
-                    if ids.len() as i64 >= MAX_ROUTES {
-                        Err(format!(
-                            "{table} has {MAX_ROUTES} or more rows for the user"
-                        ))
-                    } else {
-                        Ok(ids)
-                    }
-                })
-                .map_err(|e| format!("{table}: {e}"));
-                lists.push(rows);
-            }
-            let mut lists = lists.into_iter();
-            let mut next = || lists.next().unwrap_or_else(|| Err("not read".into()));
-            match (next(), next(), next()) {
-                (Ok(p), Ok(r), Ok(a)) => Ok(Some(UserRoutes {
-                    providers: Some(p),
-                    rotations: Some(r),
-                    autoselects: Some(a),
-                })),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
-            }
-        }
+        Some(u) => user_routes(&mut con, budget, dialect, u.id).await.map(Some),
     };
-    let _ = tokio::time::timeout(timeout, con.close()).await;
+    let _ = budget.run(con.close()).await;
     DbObservation {
         backend,
         connected: Ok(()),
@@ -320,4 +259,54 @@ pub async fn observe(url: &Secret, user: &str, token: &Secret, timeout: Duration
         user_name: user.to_string(),
         routes,
     }
+}
+
+/// Column `i` of a row; a type mismatch as text.
+fn col<'r, T>(row: &'r AnyRow, i: usize) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(i).map_err(|e| e.to_string())
+}
+
+/// The user's provider, rotation and autoselect ids; the first list that
+/// cannot be read (or is too long to be whole) is the error.
+async fn user_routes(
+    con: &mut AnyConnection,
+    budget: Budget,
+    dialect: &Dialect,
+    user_id: i64,
+) -> Result<UserRoutes, String> {
+    let mut lists = Vec::with_capacity(3);
+    for (sql, table) in
+        dialect
+            .routes
+            .iter()
+            .zip(["user_providers", "user_rotations", "user_autoselects"])
+    {
+        let rows = sqlx::query(sql)
+            .bind(user_id)
+            .bind(MAX_ROUTES)
+            .fetch_all(&mut *con);
+        let ids = within(budget, rows)
+            .await
+            .and_then(|rows| rows.iter().map(|r| col::<String>(r, 0)).collect())
+            .and_then(|ids: BTreeSet<String>| {
+                if ids.len() as i64 >= MAX_ROUTES {
+                    Err(format!(
+                        "{table} has {MAX_ROUTES} or more rows for the user"
+                    ))
+                } else {
+                    Ok(ids)
+                }
+            })
+            .map_err(|e| format!("{table}: {e}"))?;
+        lists.push(ids);
+    }
+    let mut lists = lists.into_iter();
+    Ok(UserRoutes {
+        providers: lists.next(),
+        rotations: lists.next(),
+        autoselects: lists.next(),
+    })
 }

@@ -8,6 +8,7 @@ use super::observe::UserRoutes;
 use crate::finding::{Code, Finding, Severity, name_few};
 use crate::http::{Http, Outcome};
 use crate::secret::Secret;
+
 /// The ids under `key` of a 200 JSON answer (`{"providers":{"<id>":{...}}}`).
 fn route_ids(outcome: &Outcome, key: &str) -> Option<BTreeSet<String>> {
     let answer = outcome.as_ref().ok()?;

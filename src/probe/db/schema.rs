@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::finding;
 use crate::finding::{Code, Finding, Severity, name_few};
+
 /// The tables and columns AISBF 0.99.92 creates (see scripts/gen-aisbf-schema.py).
 pub const AISBF_SCHEMA: &str = include_str!("../aisbf-0.99.92.schema");
 

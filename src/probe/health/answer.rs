@@ -3,6 +3,7 @@
 
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Answer, Failure, FailureKind, Outcome};
+
 /// What a 200 from an AISBF endpoint looks like.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Shape {

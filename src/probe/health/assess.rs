@@ -10,6 +10,7 @@ use super::observe::NodeObservation;
 use super::tokens::{compare_global_token, compare_tokens, user_catalogue};
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Answer;
+
 /// Compares the nodes and reports one or more findings per node.
 pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
     let mut findings = Vec::new();

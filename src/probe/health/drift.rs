@@ -8,6 +8,7 @@ use std::hash::Hash;
 use super::observe::NodeObservation;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Answer;
+
 pub(super) fn compare_global_config(answering: &[&NodeObservation], findings: &mut Vec<Finding>) {
     let keyed: Vec<(&str, GlobalKeys)> = answering
         .iter()

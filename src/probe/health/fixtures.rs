@@ -4,6 +4,7 @@ use crate::finding::{Code, Finding};
 use crate::http::{Answer, Body, Outcome};
 use crate::probe::health::NodeObservation;
 use serde_json::json;
+
 pub(super) fn ok(status: u16, body: serde_json::Value) -> Outcome {
     Ok(Answer {
         status,

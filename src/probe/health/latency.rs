@@ -5,6 +5,7 @@
 use super::assess::node_reachability;
 use super::observe::NodeObservation;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+
 /// The node's latency: its slowest answered request of the pass.
 pub(super) fn max_latency(o: &NodeObservation) -> Option<u64> {
     [

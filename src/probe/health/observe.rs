@@ -8,6 +8,7 @@ use crate::http::{Http, Outcome};
 use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::target::join;
 use crate::secret::Secret;
+
 /// What one node answered to the four requests.
 #[derive(Debug, Clone)]
 pub struct NodeObservation {

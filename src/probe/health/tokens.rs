@@ -10,6 +10,7 @@ use super::observe::NodeObservation;
 use crate::aisbf::{self, Refusal};
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::probe::target::model_ids;
+
 /// What the user-token request says about the token on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TokenAnswer {

@@ -9,6 +9,7 @@ use super::session_key::{SessionKey, compare_sessions};
 use super::{SESSION_KEY_FILE, finding};
 use crate::aisbf_json::NodeConfig;
 use crate::finding::{Code, Finding, Severity};
+
 /// Pure: every finding of the probe.
 pub fn assess(
     expected: &BTreeMap<Key, String>,

@@ -7,6 +7,7 @@ use super::finding;
 use super::keys::{Key, keys_of};
 use crate::aisbf_json::NodeConfig;
 use crate::finding::{Code, Finding, Severity};
+
 /// What a differing key is measured against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {

@@ -2,6 +2,7 @@
 
 use crate::aisbf_json::{self, NodeConfig};
 use crate::probe::node_files::{Fingerprint, SessionKey};
+
 pub(super) fn node(json: &str) -> NodeConfig {
     aisbf_json::parse_config(json).unwrap()
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::aisbf_json::{DbTarget, NodeConfig};
 use crate::config::Config;
+
 /// One compared key, e.g. `response_cache.enabled`.
 pub type Key = &'static str;
 

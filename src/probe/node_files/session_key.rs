@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{SESSION_KEY_FILE, finding};
 use crate::finding::{Code, Finding, Severity};
+
 /// A SHA-256 of a session key. Compared only; never printed (Debug masks it).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Fingerprint([u8; 32]);

@@ -2,6 +2,7 @@
 
 use super::observe::Cell;
 use crate::aisbf::ChatResult;
+
 const MAX_ANSWERS: usize = 3;
 const MAX_NAMES: usize = 3;
 

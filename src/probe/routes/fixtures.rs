@@ -4,6 +4,7 @@ use super::observe::Cell;
 use crate::aisbf::ChatResult;
 use crate::finding::{Code, Finding};
 use crate::probe::target::BALANCER;
+
 pub(super) fn cell(route: &str, target: &str, result: ChatResult) -> Cell {
     Cell {
         route: route.into(),

@@ -3,6 +3,7 @@
 use super::assess::median;
 use super::observe::Cell;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+
 fn is_slow(latency_ms: u64, median_ms: u64) -> bool {
     latency_ms > median_ms.saturating_mul(3) && latency_ms.saturating_sub(median_ms) >= 3000
 }

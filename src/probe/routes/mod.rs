@@ -33,6 +33,7 @@ pub use assess::assess;
 pub use latency::slow_candidates;
 pub use observe::Cell;
 pub use response_cache::response_cache;
+
 pub struct RoutesProbe;
 
 impl super::Probe for RoutesProbe {

@@ -3,6 +3,7 @@
 
 use super::observe::Cell;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+
 pub fn response_cache(cells: &[Cell]) -> Vec<Finding> {
     let Some(route) = cells.first().map(|c| c.route.as_str()) else {
         return Vec::new();
