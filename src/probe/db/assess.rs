@@ -234,21 +234,6 @@ mod tests {
     }
 
     #[test]
-    fn embedded_schema_names_the_real_tables() {
-        let s = expected_schema();
-        for t in [
-            "users",
-            "user_api_tokens",
-            "user_providers",
-            "user_rotations",
-        ] {
-            assert!(s.iter().any(|(x, _)| x == t), "{t}");
-        }
-        assert!(!s.iter().any(|(x, _)| x == "providers"));
-        assert!(s.contains(&("user_api_tokens".into(), "scope".into())));
-    }
-
-    #[test]
     fn healthy_database_is_all_ok() {
         let f = assess(&healthy());
         assert!(f.iter().all(|f| f.severity == Severity::Ok), "{f:?}");

@@ -1,6 +1,6 @@
 //! Observations for the unit tests of `check health`.
 
-use crate::finding::{Code, Finding};
+use crate::finding::{Code, Finding, Severity};
 use crate::http::{Answer, Body, Outcome};
 use crate::probe::health::NodeObservation;
 use serde_json::json;
@@ -50,4 +50,13 @@ pub(super) fn codes_for(findings: &[Finding], subject: &str) -> Vec<Code> {
         .filter(|f| f.subject == subject)
         .map(|f| f.code)
         .collect()
+}
+
+/// Every finding is ok, and `node` has the two ok lines of an auth-gated node.
+pub(super) fn assert_all_ok(f: &[Finding], node: &str) {
+    assert!(f.iter().all(|x| x.severity == Severity::Ok), "{f:#?}");
+    assert_eq!(
+        codes_for(f, node),
+        vec![Code::HealthAuthGated, Code::NodeOk]
+    );
 }

@@ -39,17 +39,19 @@ pub async fn observe(ctx: &ProbeContext) -> Vec<NodeObservation> {
         .into_iter()
         .map(|node| {
             let span = tracing::info_span!("node", node = %node.name);
-            observe_node(
-                &ctx.http,
-                node,
-                &cluster.user,
-                &cluster.token,
-                cluster.global_token.as_ref(),
-            )
-            .instrument(span)
+            observe_in_run(ctx, node).instrument(span)
         })
         .collect();
     bounded_in_order(requests, cluster.concurrency).await
+}
+
+/// [`observe_node`] with the run's client and the cluster's credentials.
+fn observe_in_run<'a>(
+    ctx: &'a ProbeContext,
+    node: &'a Node,
+) -> impl std::future::Future<Output = NodeObservation> + 'a {
+    let c = &ctx.config.cluster;
+    observe_node(&ctx.http, node, &c.user, &c.token, c.global_token.as_ref())
 }
 
 /// The four requests to one node, concurrently.
@@ -99,20 +101,11 @@ pub async fn resample_slow(ctx: &ProbeContext, obs: &mut [NodeObservation]) {
     if slow.is_empty() || ctx.remaining() < ctx.http.timeout() {
         return;
     }
-    let cluster = &ctx.config.cluster;
     let again: Vec<_> = ctx
         .nodes()
         .into_iter()
         .filter(|n| slow.contains(&n.name))
-        .map(|node| {
-            observe_node(
-                &ctx.http,
-                node,
-                &cluster.user,
-                &cluster.token,
-                cluster.global_token.as_ref(),
-            )
-        })
+        .map(|node| observe_in_run(ctx, node))
         .collect();
     for second in futures::future::join_all(again).await {
         if let Some(o) = obs.iter_mut().find(|o| o.name == second.name) {

@@ -96,6 +96,7 @@ fn fails_everywhere(route: &str, failed: &[&Cell]) -> Vec<Finding> {
     let all = |p: fn(&ChatResult) -> bool| failed.iter().all(|c| p(&c.result));
 
     if all(|r| matches!(r, ChatResult::MalformedRoute { .. })) {
+        // AISBF's answer text says whether the route is global (admin only).
         if let ChatResult::MalformedRoute { detail } = &first.result
             && detail.contains("admin users")
         {
