@@ -3,6 +3,7 @@
 use super::observe::Cell;
 use crate::aisbf::ChatResult;
 
+/// Distinct answers quoted in a finding, and node names per answer.
 const MAX_ANSWERS: usize = 3;
 const MAX_NAMES: usize = 3;
 
@@ -58,12 +59,6 @@ pub fn distinct_answers(cells: &[&Cell]) -> String {
     }
     parts.join("; ")
 }
-
-/// Pure: the response-cache round trip on the first route. Nodes sharing one
-/// response cache answer the identical request with the stored body, so the
-/// same `id`; the largest group of two or more nodes with one `id` is the
-/// shared cache (on a tie, the group of the earliest node), and every other
-/// node that answered 200 does not share it. Needs two nodes answering 200.
 
 #[cfg(test)]
 mod tests {

@@ -86,8 +86,6 @@ pub fn assess(cells: &[Cell]) -> Vec<Finding> {
     findings
 }
 
-/// Distinct answers quoted in a finding, and node names per answer.
-
 fn fails_everywhere(route: &str, failed: &[&Cell]) -> Vec<Finding> {
     let fail = |subject: &str, code, msg: String| {
         Finding::new(ProbeKind::Routes, Severity::Fail, subject, code, msg)
@@ -192,10 +190,6 @@ fn route_ok(route: &str, ok: &[&Cell], total: usize) -> Finding {
         ),
     )
 }
-
-/// The slow rule: 3× the median and at least 3 s more. One sample per cell is
-/// noisy (a node's first request to a rotation builds its handler, ~1.5 s on
-/// 0.99.92), so a cell must be slow on a second sample too.
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,9 @@ use super::assess::median;
 use super::observe::Cell;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 
+/// The slow rule: 3× the median and at least 3 s more. One sample per cell is
+/// noisy (a node's first request to a rotation builds its handler, ~1.5 s on
+/// 0.99.92), so a cell must be slow on a second sample too.
 fn is_slow(latency_ms: u64, median_ms: u64) -> bool {
     latency_ms > median_ms.saturating_mul(3) && latency_ms.saturating_sub(median_ms) >= 3000
 }

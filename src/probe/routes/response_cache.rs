@@ -4,6 +4,11 @@
 use super::observe::Cell;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 
+/// Pure: the response-cache round trip on the first route. Nodes sharing one
+/// response cache answer the identical request with the stored body, so the
+/// same `id`; the largest group of two or more nodes with one `id` is the
+/// shared cache (on a tie, the group of the earliest node), and every other
+/// node that answered 200 does not share it. Needs two nodes answering 200.
 pub fn response_cache(cells: &[Cell]) -> Vec<Finding> {
     let Some(route) = cells.first().map(|c| c.route.as_str()) else {
         return Vec::new();
