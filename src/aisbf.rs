@@ -29,32 +29,40 @@ pub enum Refusal {
     Other,
 }
 
+/// A lowercase piece of each refusal text AISBF 0.99.92 answers, in the order
+/// they are tried.
+const REFUSAL_TEXTS: [(&str, Refusal); 8] = [
+    ("invalid authentication token", Refusal::UnknownToken),
+    ("only access your own", Refusal::OtherUser),
+    ("does not have api access", Refusal::NoApiScope),
+    ("does not have mcp access", Refusal::NoMcpScope),
+    (
+        "global tokens cannot access user",
+        Refusal::GlobalOnUserPath,
+    ),
+    (
+        "user tokens cannot access global",
+        Refusal::UserOnGlobalPath,
+    ),
+    ("authentication required", Refusal::AuthDisabled),
+    ("missing or invalid authorization", Refusal::MissingHeader),
+];
+
 impl Refusal {
     /// Classifies a 401/403 answer; `None` for any other status.
     pub fn of(answer: &Answer) -> Option<Refusal> {
         if !matches!(answer.status, 401 | 403) {
             return None;
         }
+        // AISBF's own answer texts are all that tell these apart (same status,
+        // same shape): matching them is the point, not a shortcut.
         let text = answer.body.aisbf_error().unwrap_or_default().to_lowercase();
-        Some(if text.contains("invalid authentication token") {
-            Refusal::UnknownToken
-        } else if text.contains("only access your own") {
-            Refusal::OtherUser
-        } else if text.contains("does not have api access") {
-            Refusal::NoApiScope
-        } else if text.contains("does not have mcp access") {
-            Refusal::NoMcpScope
-        } else if text.contains("global tokens cannot access user") {
-            Refusal::GlobalOnUserPath
-        } else if text.contains("user tokens cannot access global") {
-            Refusal::UserOnGlobalPath
-        } else if text.contains("authentication required") {
-            Refusal::AuthDisabled
-        } else if text.contains("missing or invalid authorization") {
-            Refusal::MissingHeader
-        } else {
-            Refusal::Other
-        })
+        Some(
+            REFUSAL_TEXTS
+                .iter()
+                .find(|(needle, _)| text.contains(needle))
+                .map_or(Refusal::Other, |(_, refusal)| *refusal),
+        )
     }
 
     /// The refusal in the playbook's words.
@@ -140,6 +148,7 @@ impl ChatResult {
                     },
                 }
             }
+            // AISBF's answer to a malformed route name; its text is the only sign.
             400 if detail.contains("Model must be in format") => {
                 ChatResult::MalformedRoute { detail }
             }

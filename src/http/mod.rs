@@ -3,9 +3,11 @@
 //!
 //! Every request ends in an [`Outcome`]: either an [`Answer`] (any status) or a
 //! classified [`Failure`]. Nothing here panics or waits past the timeout, so a
-//! hung, refusing or garbage-spewing node becomes data for a probe.
+//! hung, refusing or garbage-spewing node becomes data for a probe. The parts:
+//! `answer` (what a request ends in), `budget` (one call's time, shared with
+//! the database and cache probes) and `failure` (why no answer came, by type).
 
-use std::error::Error as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -15,109 +17,16 @@ use url::Url;
 
 use crate::secret::{Redactor, Secret};
 
-/// Bodies above this size are not read further.
-pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
+mod answer;
+mod budget;
+mod failure;
 
-/// What came back in the body.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    Json(Value),
-    /// Not JSON (or not UTF-8): the first bytes, lossily decoded.
-    Text(String),
-    /// Larger than the cap; reading stopped there.
-    TooLarge {
-        cap: usize,
-    },
-    /// A 3xx answer: where it pointed (masked). Redirects are never followed.
-    Redirect {
-        location: String,
-    },
-}
-
-impl Body {
-    pub fn json(&self) -> Option<&Value> {
-        match self {
-            Body::Json(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// AISBF's error text: `{"error": ...}` from middleware, `{"detail": ...}` from handlers.
-    pub fn aisbf_error(&self) -> Option<String> {
-        let v = self.json()?;
-        for key in ["error", "detail"] {
-            match v.get(key) {
-                Some(Value::String(s)) => return Some(s.clone()),
-                Some(Value::Object(o)) => {
-                    if let Some(Value::String(s)) = o.get("message") {
-                        return Some(s.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
-    /// A short description for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Body::Json(v) => {
-                let s = v.to_string();
-                truncate(&s, 160)
-            }
-            Body::Text(t) => format!("non-JSON body {:?}", truncate(t, 120)),
-            Body::TooLarge { cap } => format!("body larger than {} KiB", cap / 1024),
-            Body::Redirect { location } => {
-                format!("a redirect to {:?} (not followed)", truncate(location, 200))
-            }
-        }
-    }
-}
-
-/// An HTTP answer of any status.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub latency_ms: u64,
-    pub body: Body,
-}
-
-/// Why no answer came back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Accepted nothing or answered nothing within the timeout.
-    Timeout,
-    Refused,
-    Dns,
-    Tls,
-    /// Connection reset, broken body, protocol error.
-    Broken,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub latency_ms: u64,
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn describe(&self) -> String {
-        match self.kind {
-            FailureKind::Timeout if self.detail == NOT_SENT_BEFORE_DEADLINE => {
-                "not asked: the overall deadline (cluster.deadline_ms) had passed".into()
-            }
-            FailureKind::Timeout => format!("no answer within {} ms", self.latency_ms),
-            FailureKind::Refused => "connection refused".into(),
-            FailureKind::Dns => format!("DNS lookup failed ({})", self.detail),
-            FailureKind::Tls => format!("TLS failed ({})", self.detail),
-            FailureKind::Broken => format!("connection broken ({})", self.detail),
-        }
-    }
-}
-
-pub type Outcome = Result<Answer, Failure>;
+pub use answer::{
+    Answer, Body, DEFAULT_BODY_CAP, Failure, FailureKind, NOT_SENT_BEFORE_DEADLINE, Outcome,
+    truncate,
+};
+pub use budget::{Budget, OutOfTime};
+use failure::{SystemResolver, classify, elapsed_ms, not_sent, timed_out};
 
 /// The shared client.
 #[derive(Clone)]
@@ -126,19 +35,16 @@ pub struct Http {
     /// A second client that skips certificate checks, used only for the
     /// origins of nodes configured with `tls_insecure = true`.
     insecure: Option<(reqwest::Client, Vec<url::Origin>)>,
-    timeout: Duration,
+    /// The per-request timeout, cut by the run's overall deadline: no request
+    /// outlives the run, so a probe always finishes with what it saw instead
+    /// of being cut off empty-handed.
+    budget: Budget,
     body_cap: usize,
     idle_per_host: usize,
     /// Masks configured secrets in bodies and `Location` headers before any
     /// probe sees them, so a node echoing a token cannot leak it into a finding.
     redactor: Redactor,
-    /// The run's overall deadline: no request outlives it, so a probe always
-    /// finishes with what it saw instead of being cut off empty-handed.
-    deadline: Option<Instant>,
 }
-
-/// `Failure::detail` of a request the overall deadline left no time for.
-pub const NOT_SENT_BEFORE_DEADLINE: &str = "not sent: the overall deadline had passed";
 
 impl Http {
     /// No idle pool: a fan-out asks each node a handful of times, so kept
@@ -158,17 +64,16 @@ impl Http {
         Ok(Self {
             client: client(timeout, idle_per_host, false)?,
             insecure: None,
-            timeout,
+            budget: Budget::new(timeout),
             body_cap: DEFAULT_BODY_CAP,
             idle_per_host,
             redactor: Redactor::default(),
-            deadline: None,
         })
     }
 
     /// Ends every request at `deadline` at the latest (as a timeout).
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
+        self.budget = self.budget.with_deadline(deadline);
         self
     }
 
@@ -188,7 +93,10 @@ impl Http {
         self.insecure = if origins.is_empty() {
             None
         } else {
-            Some((client(self.timeout, self.idle_per_host, true)?, origins))
+            Some((
+                client(self.budget.timeout(), self.idle_per_host, true)?,
+                origins,
+            ))
         };
         Ok(self)
     }
@@ -206,7 +114,13 @@ impl Http {
     }
 
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.budget.timeout()
+    }
+
+    /// The per-request timeout and the run's deadline, for calls that are not
+    /// HTTP (database queries, Redis commands) to keep the same time.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     pub async fn get(&self, url: &Url, bearer: Option<&Secret>) -> Outcome {
@@ -242,13 +156,7 @@ impl Http {
     ) -> Result<(u16, Option<Secret>), Failure> {
         let started = Instant::now();
         let req = self.client_for(url).post(url.clone()).form(fields);
-        let resp = self
-            .in_budget(started, async {
-                req.send()
-                    .await
-                    .map_err(|e| classify(&e, started, &self.redactor))
-            })
-            .await?;
+        let resp = self.send_headers(req, started).await?;
         let prefix = format!("{cookie_name}=");
         let cookie = resp
             .headers()
@@ -269,22 +177,10 @@ impl Http {
             .client_for(url)
             .get(url.clone())
             .header(reqwest::header::COOKIE, cookie.expose());
-        let resp = self
-            .in_budget(started, async {
-                req.send()
-                    .await
-                    .map_err(|e| classify(&e, started, &self.redactor))
-            })
-            .await?;
+        let resp = self.send_headers(req, started).await?;
         let status = resp.status().as_u16();
         let body = if resp.status().is_redirection() {
-            Body::Redirect {
-                location: resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .map(|v| self.redactor.scrub(&String::from_utf8_lossy(v.as_bytes())))
-                    .unwrap_or_default(),
-            }
+            self.redirect(&resp)
         } else {
             // The page itself is not read: only whether the session held.
             Body::Text(String::new())
@@ -303,21 +199,37 @@ impl Http {
         started: Instant,
         fut: impl std::future::Future<Output = Result<T, Failure>>,
     ) -> Result<T, Failure> {
-        let budget = self.budget(started);
-        if budget.is_zero() {
-            return Err(not_sent());
-        }
-        match tokio::time::timeout(budget, fut).await {
+        match self.budget.run(fut).await {
             Ok(r) => r,
-            Err(_) => Err(timed_out(started)),
+            Err(OutOfTime::NotStarted) => Err(not_sent()),
+            Err(OutOfTime::TimedOut { .. }) => Err(timed_out(started)),
         }
     }
 
-    /// This request's timeout: the per-request one, cut by the deadline.
-    fn budget(&self, started: Instant) -> Duration {
-        match self.deadline {
-            Some(d) => self.timeout.min(d.saturating_duration_since(started)),
-            None => self.timeout,
+    /// Sends `req` within its budget and returns once the headers are in (the
+    /// body is not read).
+    async fn send_headers(
+        &self,
+        req: reqwest::RequestBuilder,
+        started: Instant,
+    ) -> Result<reqwest::Response, Failure> {
+        self.in_budget(started, async {
+            req.send()
+                .await
+                .map_err(|e| classify(&e, started, &self.redactor))
+        })
+        .await
+    }
+
+    /// A 3xx answer's body: where it points, masked.
+    fn redirect(&self, resp: &reqwest::Response) -> Body {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        Body::Redirect {
+            location: self.redactor.scrub(&location),
         }
     }
 
@@ -342,17 +254,10 @@ impl Http {
             .map_err(|e| classify(&e, started, &self.redactor))?;
         let status = resp.status().as_u16();
         if resp.status().is_redirection() {
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
             return Ok(Answer {
                 status,
                 latency_ms: elapsed_ms(started),
-                body: Body::Redirect {
-                    location: self.redactor.scrub(&location),
-                },
+                body: self.redirect(&resp),
             });
         }
         let mut bytes: Vec<u8> = Vec::new();
@@ -400,6 +305,8 @@ fn client(
         .connect_timeout(timeout)
         .timeout(timeout)
         .pool_max_idle_per_host(idle_per_host)
+        // Our resolver types a failed lookup, so DNS is told apart by type.
+        .dns_resolver(Arc::new(SystemResolver))
         .danger_accept_invalid_certs(accept_invalid_certs)
         .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
         .build()?)
@@ -431,111 +338,5 @@ fn mask_json(v: &mut Value, redactor: &Redactor) {
             map.values_mut().for_each(|i| mask_json(i, redactor));
         }
         _ => {}
-    }
-}
-
-fn not_sent() -> Failure {
-    Failure {
-        kind: FailureKind::Timeout,
-        latency_ms: 0,
-        detail: NOT_SENT_BEFORE_DEADLINE.into(),
-    }
-}
-
-fn timed_out(started: Instant) -> Failure {
-    Failure {
-        kind: FailureKind::Timeout,
-        latency_ms: elapsed_ms(started),
-        detail: "timed out".into(),
-    }
-}
-
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-fn classify(e: &reqwest::Error, started: Instant, redactor: &Redactor) -> Failure {
-    let chain = error_chain(e);
-    let lower = chain.to_lowercase();
-    // rustls meeting a plain-HTTP answer where a TLS record should be.
-    if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
-        return Failure {
-            kind: FailureKind::Tls,
-            latency_ms: elapsed_ms(started),
-            detail: "the node answers plain HTTP on this port; use http://".into(),
-        };
-    }
-    let kind = if e.is_timeout() {
-        FailureKind::Timeout
-    } else if lower.contains("dns error")
-        || lower.contains("failed to lookup")
-        || lower.contains("name or service not known")
-    {
-        FailureKind::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
-        FailureKind::Tls
-    } else if lower.contains("connection refused") {
-        FailureKind::Refused
-    } else {
-        FailureKind::Broken
-    };
-    Failure {
-        kind,
-        latency_ms: elapsed_ms(started),
-        detail: truncate(&redactor.scrub(&chain), 200),
-    }
-}
-
-fn error_chain(e: &reqwest::Error) -> String {
-    // The innermost causes say what really happened ("Connection refused").
-    let mut parts = Vec::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        src = s.source();
-    }
-    if parts.is_empty() {
-        // reqwest's top-level text includes the URL; the causes do not.
-        "request failed".to_string()
-    } else {
-        // The innermost cause is the useful part ("Connection refused").
-        parts.last().cloned().unwrap_or_default()
-    }
-}
-
-/// Cuts `s` to at most `max` characters, on a char boundary.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max).collect();
-    out.push('…');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aisbf_error_reads_error_and_detail() {
-        let b = Body::Json(serde_json::json!({"error": "Invalid authentication token"}));
-        assert_eq!(
-            b.aisbf_error().as_deref(),
-            Some("Invalid authentication token")
-        );
-        let b = Body::Json(serde_json::json!({"detail": "Connection error."}));
-        assert_eq!(b.aisbf_error().as_deref(), Some("Connection error."));
-        assert_eq!(
-            Body::Text("Internal Server Error".into()).aisbf_error(),
-            None
-        );
-    }
-
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        assert_eq!(truncate("ééééé", 2), "éé…");
-        assert_eq!(truncate("abc", 5), "abc");
     }
 }
