@@ -104,7 +104,7 @@ pub fn validate_scope(config: &Config, scope: &Scope) -> Result<(), ScopeError> 
 /// Why the engine cannot be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]
-pub struct EngineError(#[source] anyhow::Error);
+pub struct EngineError(#[source] reqwest::Error);
 
 /// The probe runner of one process: the config and one HTTP client, shared
 /// by every run (CLI, chat commands, watch ticks).

@@ -40,7 +40,6 @@ pub struct Http {
     /// of being cut off empty-handed.
     budget: Budget,
     body_cap: usize,
-    idle_per_host: usize,
     /// Masks configured secrets in bodies and `Location` headers before any
     /// probe sees them, so a node echoing a token cannot leak it into a finding.
     redactor: Redactor,
@@ -50,23 +49,14 @@ impl Http {
     /// No idle pool: a fan-out asks each node a handful of times, so kept
     /// connections would only make open files grow with the cluster size
     /// instead of with the requests in flight (5,000 nodes ran out of them).
-    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
-        Self::build(timeout, 0)
-    }
-
-    /// A client that opens a fresh connection per request, so a balancer that
-    /// balances per connection spreads them over its members.
-    pub fn fresh_connections(timeout: Duration) -> anyhow::Result<Self> {
-        Self::build(timeout, 0)
-    }
-
-    fn build(timeout: Duration, idle_per_host: usize) -> anyhow::Result<Self> {
+    /// Without idle connections every request opens a fresh one, so a
+    /// balancer that balances per connection spreads them over its members.
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client: client(timeout, idle_per_host, false)?,
+            client: client(timeout, false)?,
             insecure: None,
             budget: Budget::new(timeout),
             body_cap: DEFAULT_BODY_CAP,
-            idle_per_host,
             redactor: Redactor::default(),
         })
     }
@@ -88,15 +78,12 @@ impl Http {
     pub fn with_insecure<'a>(
         mut self,
         urls: impl IntoIterator<Item = &'a Url>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, reqwest::Error> {
         let origins: Vec<url::Origin> = urls.into_iter().map(Url::origin).collect();
         self.insecure = if origins.is_empty() {
             None
         } else {
-            Some((
-                client(self.budget.timeout(), self.idle_per_host, true)?,
-                origins,
-            ))
+            Some((client(self.budget.timeout(), true)?, origins))
         };
         Ok(self)
     }
@@ -297,19 +284,18 @@ impl Http {
 
 fn client(
     timeout: Duration,
-    idle_per_host: usize,
     accept_invalid_certs: bool,
-) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .timeout(timeout)
-        .pool_max_idle_per_host(idle_per_host)
+        .pool_max_idle_per_host(0)
         // Our resolver types a failed lookup, so DNS is told apart by type.
         .dns_resolver(Arc::new(SystemResolver))
         .danger_accept_invalid_certs(accept_invalid_certs)
         .user_agent(concat!("aisbf-doctor/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .build()
 }
 
 /// Masks known secrets in every string (and key) of a JSON answer. Only exact

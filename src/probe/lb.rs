@@ -7,14 +7,14 @@
 //! healthy node; one failing node explains a ~1/N failure rate.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use crate::aisbf;
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
-use crate::http::{Http, Outcome};
+use crate::http::Outcome;
+use crate::probe::NotConfigured;
 use crate::probe::context::ProbeContext;
 use crate::probe::health::{self, NodeObservation};
 use crate::probe::target::{BALANCER, join, model_ids};
@@ -22,61 +22,47 @@ use crate::probe::target::{BALANCER, join, model_ids};
 pub struct LbProbe;
 
 impl super::Probe for LbProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Lb
-    }
-
-    fn requires(&self, config: &Config) -> Result<(), String> {
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
         match config.cluster.balancer {
             Some(_) => Ok(()),
-            None => Err("cluster.balancer".into()),
+            None => Err(NotConfigured::needs("cluster.balancer")),
         }
     }
 
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
         Box::pin(async move {
             let (samples, nodes) = tokio::join!(sample(ctx), health::observe(ctx));
-            match samples {
-                Ok(samples) => {
-                    let has_global = ctx.config.cluster.global_token.is_some();
-                    let mut findings = direct_findings(&nodes, has_global);
-                    findings.extend(assess(&samples, &nodes));
-                    let asked = ctx.config.lb.requests;
-                    if !samples.is_empty() && samples.len() < asked {
-                        // Fewer samples than asked: say how many, never "ok".
-                        findings.push(Finding::new(
-                            ProbeKind::Lb,
-                            Severity::Warn,
-                            BALANCER,
-                            Code::ProbeIncomplete,
-                            format!(
-                                "{} of {asked} requests sent through the balancer before the deadline",
-                                samples.len()
-                            ),
-                        ));
-                    }
-                    findings
-                }
-                Err(e) => vec![Finding::new(
+            let has_global = ctx.config.cluster.global_token.is_some();
+            let mut findings = direct_findings(&nodes, has_global);
+            findings.extend(assess(&samples, &nodes));
+            let asked = ctx.config.lb.requests;
+            if !samples.is_empty() && samples.len() < asked {
+                // Fewer samples than asked: say how many, never "ok".
+                findings.push(Finding::new(
                     ProbeKind::Lb,
-                    Severity::Fail,
+                    Severity::Warn,
                     BALANCER,
-                    Code::BalancerUnreachable,
-                    format!("cannot build an HTTP client: {e}"),
-                )],
+                    Code::ProbeIncomplete,
+                    format!(
+                        "{} of {asked} requests sent through the balancer before the deadline",
+                        samples.len()
+                    ),
+                ));
             }
+            findings
         })
     }
 }
 
 /// K requests through the balancer, one after another so round-robin shows.
-async fn sample(ctx: &ProbeContext) -> anyhow::Result<Vec<Outcome>> {
+async fn sample(ctx: &ProbeContext) -> Vec<Outcome> {
     let c = &ctx.config.cluster;
     let Some(balancer) = &c.balancer else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    let http = Http::fresh_connections(Duration::from_millis(c.timeout_ms))?
-        .with_redactor(ctx.config.redactor());
+    // The shared client keeps no idle connections, so every request opens a
+    // fresh one and a balancer that balances per connection spreads them.
+    let http = &ctx.http;
     let url = join(balancer, &format!("/api/u/{}/models", c.user));
     let mut out = Vec::with_capacity(ctx.config.lb.requests);
     for _ in 0..ctx.config.lb.requests {
@@ -86,7 +72,7 @@ async fn sample(ctx: &ProbeContext) -> anyhow::Result<Vec<Outcome>> {
         }
         out.push(http.get(&url, Some(&c.token)).await);
     }
-    Ok(out)
+    out
 }
 
 fn sample_ok(o: &Outcome) -> Option<BTreeSet<String>> {

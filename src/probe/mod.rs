@@ -149,7 +149,7 @@ pub struct ProbeSpec {
 impl ProbeSpec {
     /// `Err(what is missing)` when the config lacks what this probe needs.
     pub fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
-        self.probe.requires(config).map_err(NotConfigured::needs)
+        self.probe.requires(config)
     }
 
     pub fn name(&self) -> &'static str {
@@ -159,10 +159,8 @@ impl ProbeSpec {
 
 /// What a probe module does: check its config, then observe.
 pub trait Probe: Send + Sync {
-    fn kind(&self) -> ProbeKind;
-
     /// `Err(what is missing)` when the config lacks what this probe needs.
-    fn requires(&self, config: &Config) -> Result<(), String>;
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured>;
 
     /// Runs the probe. Must not panic; every problem met is a finding.
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>>;

@@ -13,6 +13,7 @@ use crate::aisbf::{self, ChatResult, Refusal};
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::{Http, Outcome};
+use crate::probe::NotConfigured;
 use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::health;
 use crate::probe::target::{join, model_ids};
@@ -24,11 +25,7 @@ pub struct TokenProbe;
 use crate::probe::target::BALANCER;
 
 impl super::Probe for TokenProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Token
-    }
-
-    fn requires(&self, _config: &Config) -> Result<(), String> {
+    fn requires(&self, _config: &Config) -> Result<(), NotConfigured> {
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use crate::aisbf_json;
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::probe::NotConfigured;
 use crate::probe::context::ProbeContext;
 
 mod census;
@@ -38,16 +39,12 @@ pub use server::{NEAR_FULL_PERCENT, ServerFacts, parse_info, server_findings};
 pub struct CacheProbe;
 
 impl super::Probe for CacheProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Cache
-    }
-
-    fn requires(&self, config: &Config) -> Result<(), String> {
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
         config
             .cache
             .as_ref()
             .map(|_| ())
-            .ok_or_else(|| "a [cache] section with url and prefixes".to_string())
+            .ok_or_else(|| NotConfigured::needs("a [cache] section with url and prefixes"))
     }
 
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {

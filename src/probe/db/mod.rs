@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use crate::aisbf_json::{self, DbTarget};
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::probe::NotConfigured;
 use crate::probe::context::{ProbeContext, bounded_in_order};
 
 mod assess;
@@ -37,16 +38,12 @@ pub use schema::{AISBF_SCHEMA, expected_schema, schema_findings};
 pub struct DbProbe;
 
 impl super::Probe for DbProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Db
-    }
-
-    fn requires(&self, config: &Config) -> Result<(), String> {
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
         config
             .database
             .as_ref()
             .map(|_| ())
-            .ok_or_else(|| "a [database] section with url".to_string())
+            .ok_or_else(|| NotConfigured::needs("a [database] section with url"))
     }
 
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {

@@ -15,7 +15,8 @@
 use futures::future::BoxFuture;
 
 use crate::config::Config;
-use crate::finding::{Finding, ProbeKind};
+use crate::finding::Finding;
+use crate::probe::NotConfigured;
 use crate::probe::context::ProbeContext;
 
 mod answer;
@@ -35,11 +36,7 @@ pub use observe::{NodeObservation, observe, observe_node, resample_slow};
 pub struct HealthProbe;
 
 impl super::Probe for HealthProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Health
-    }
-
-    fn requires(&self, _config: &Config) -> Result<(), String> {
+    fn requires(&self, _config: &Config) -> Result<(), NotConfigured> {
         Ok(())
     }
 

@@ -107,7 +107,7 @@ pub async fn resample_slow(ctx: &ProbeContext, obs: &mut [NodeObservation]) {
         .filter(|n| slow.contains(&n.name))
         .map(|node| observe_in_run(ctx, node))
         .collect();
-    for second in futures::future::join_all(again).await {
+    for second in bounded_in_order(again, ctx.config.cluster.concurrency).await {
         if let Some(o) = obs.iter_mut().find(|o| o.name == second.name) {
             o.second_latency_ms = max_latency(&second);
         }

@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use crate::aisbf_json;
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
+use crate::probe::NotConfigured;
 use crate::probe::context::ProbeContext;
 
 mod assess;
@@ -47,15 +48,13 @@ pub const SESSION_KEY_FILE: &str = "session_secret.key";
 pub struct NodeFilesProbe;
 
 impl super::Probe for NodeFilesProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Files
-    }
-
-    fn requires(&self, config: &Config) -> Result<(), String> {
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
         if config.cluster.nodes.iter().any(|n| n.aisbf_json.is_some()) {
             Ok(())
         } else {
-            Err("aisbf_json on at least one [[cluster.nodes]]".into())
+            Err(NotConfigured::needs(
+                "aisbf_json on at least one [[cluster.nodes]]",
+            ))
         }
     }
 

@@ -7,6 +7,7 @@ use crate::config::DashboardLogin;
 use crate::finding::{Code, Finding, Severity};
 use crate::http::Outcome;
 use crate::probe::context::ProbeContext;
+use crate::probe::context::bounded_in_order;
 use crate::probe::target::join;
 
 /// AISBF's session cookie (Starlette's SessionMiddleware).
@@ -56,15 +57,24 @@ pub(super) async fn observe_sessions(
         }
         Ok((_, Some(cookie))) => cookie,
     };
-    let tries = nodes.iter().map(|n| {
-        let url = join(&n.url, "/dashboard");
-        let cookie = &cookie;
-        async move { (n.name.clone(), ctx.http.get_with_cookie(&url, cookie).await) }
-    });
+    let tries: Vec<_> = nodes.iter().map(|n| try_cookie(ctx, n, &cookie)).collect();
     SessionObservation::Tried {
         issuer,
-        answers: futures::future::join_all(tries).await,
+        answers: bounded_in_order(tries, ctx.config.cluster.concurrency).await,
     }
+}
+
+/// The dashboard of `node` asked with a session cookie another node issued.
+async fn try_cookie(
+    ctx: &ProbeContext,
+    node: &crate::config::Node,
+    cookie: &crate::secret::Secret,
+) -> (String, Outcome) {
+    let url = join(&node.url, "/dashboard");
+    (
+        node.name.clone(),
+        ctx.http.get_with_cookie(&url, cookie).await,
+    )
 }
 
 /// Pure: which nodes refuse a session their peers accept. The group that

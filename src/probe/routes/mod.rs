@@ -15,7 +15,8 @@
 use futures::future::BoxFuture;
 
 use crate::config::Config;
-use crate::finding::{Finding, ProbeKind};
+use crate::finding::Finding;
+use crate::probe::NotConfigured;
 use crate::probe::context::ProbeContext;
 
 mod answers;
@@ -37,14 +38,10 @@ pub use response_cache::response_cache;
 pub struct RoutesProbe;
 
 impl super::Probe for RoutesProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Routes
-    }
-
-    fn requires(&self, config: &Config) -> Result<(), String> {
+    fn requires(&self, config: &Config) -> Result<(), NotConfigured> {
         match &config.routes {
             Some(r) if !r.smoke.is_empty() => Ok(()),
-            _ => Err("[routes] smoke = [...]".into()),
+            _ => Err(NotConfigured::needs("[routes] smoke = [...]")),
         }
     }
 

@@ -168,7 +168,7 @@ pub(super) async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
         .iter()
         .map(|(i, p)| async move { (*i, send(http, token, p).await) })
         .collect();
-    for (i, second) in futures::future::join_all(timed).await {
+    for (i, second) in bounded_in_order(timed, ctx.config.cluster.concurrency).await {
         let timed_out =
             matches!(&second.result, ChatResult::NoAnswer(f) if f.kind == FailureKind::Timeout);
         if second.result.is_ok() || timed_out {
