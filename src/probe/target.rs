@@ -6,9 +6,24 @@ use std::collections::BTreeSet;
 use url::Url;
 
 use crate::http::Answer;
+use crate::probe::context::ProbeContext;
 
 /// Subject used for the balancer in findings.
 pub const BALANCER: &str = "balancer";
+
+/// Where an app's request can go: every node in scope, then the balancer
+/// when one is configured, as (subject, is the balancer, base URL).
+pub fn nodes_and_balancer(ctx: &ProbeContext) -> Vec<(String, bool, &Url)> {
+    let mut targets: Vec<(String, bool, &Url)> = ctx
+        .nodes()
+        .into_iter()
+        .map(|n| (n.name.clone(), false, &n.url))
+        .collect();
+    if let Some(b) = &ctx.config.cluster.balancer {
+        targets.push((BALANCER.to_string(), true, b));
+    }
+    targets
+}
 
 /// Joins a path onto a node's base URL, keeping any path prefix the base has.
 pub fn join(base: &Url, path: &str) -> Url {

@@ -22,7 +22,7 @@ use crate::verdict::Symptom;
 
 pub struct TokenProbe;
 
-use crate::probe::target::BALANCER;
+use crate::probe::target::nodes_and_balancer;
 
 impl super::Probe for TokenProbe {
     fn requires(&self, _config: &Config) -> Result<(), NotConfigured> {
@@ -55,14 +55,7 @@ async fn observe(ctx: &ProbeContext) -> Vec<TokenObservation> {
         .routes
         .as_ref()
         .and_then(|r| r.smoke.first().map(|s| (s.clone(), r.prompt.clone())));
-    let mut targets: Vec<(String, bool, &Url)> = ctx
-        .nodes()
-        .into_iter()
-        .map(|n| (n.name.clone(), false, &n.url))
-        .collect();
-    if let Some(b) = &c.balancer {
-        targets.push((BALANCER.to_string(), true, b));
-    }
+    let targets = nodes_and_balancer(ctx);
     // Futures are built first: a closure inside the fan-out trips the
     // higher-ranked lifetime check of the boxed `Send` future.
     let requests: Vec<_> = targets

@@ -7,7 +7,7 @@ use super::latency::slow_candidates;
 use crate::aisbf::{self, ChatResult};
 use crate::http::{FailureKind, Http};
 use crate::probe::context::{ProbeContext, bounded_in_order};
-use crate::probe::target::{BALANCER, join};
+use crate::probe::target::{join, nodes_and_balancer};
 use crate::secret::Secret;
 
 /// One route on one target.
@@ -77,14 +77,7 @@ pub(super) async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
         .iter()
         .filter(|r| ctx.scope.routes.is_empty() || ctx.scope.routes.contains(r))
         .collect();
-    let mut targets: Vec<(String, bool, &url::Url)> = ctx
-        .nodes()
-        .into_iter()
-        .map(|n| (n.name.clone(), false, &n.url))
-        .collect();
-    if let Some(b) = &c.balancer {
-        targets.push((BALANCER.to_string(), true, b));
-    }
+    let targets = nodes_and_balancer(ctx);
     let url = |base: &url::Url| join(base, &format!("/api/u/{}/chat/completions", c.user));
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
