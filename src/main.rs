@@ -5,12 +5,48 @@ use clap::Parser;
 mod cli;
 mod runtime;
 
+/// Log output: each event is formatted whole, then scrubbed of every
+/// configured secret on its way to stderr. This is the one place every log
+/// line passes, whatever logged it (our code, a driver, serenity).
+struct RedactedStderr;
+
+/// One log event being written.
+struct RedactedEvent(Vec<u8>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedEvent;
+
+    fn make_writer(&'a self) -> RedactedEvent {
+        RedactedEvent(Vec::with_capacity(256))
+    }
+}
+
+impl std::io::Write for RedactedEvent {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedEvent {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let text = String::from_utf8_lossy(&self.0);
+        let clean = aisbf_doctor::secret::scrub_everywhere(&text);
+        let _ = std::io::stderr().lock().write_all(clean.as_bytes());
+    }
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(RedactedStderr);
     if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

@@ -107,6 +107,26 @@ fn credential_shaped(value: &str) -> bool {
     value.len() >= 12 || value.chars().any(|c| !c.is_ascii_alphabetic())
 }
 
+/// The process's redactor for what leaves through no renderer (log lines,
+/// the CLI's error messages): every configured secret once the config is
+/// loaded, the credential patterns before that.
+static PROCESS: std::sync::RwLock<Option<Redactor>> = std::sync::RwLock::new(None);
+
+/// Makes `redactor` the one [`scrub_everywhere`] uses.
+pub fn set_process_redactor(redactor: Redactor) {
+    let mut slot = PROCESS.write().unwrap_or_else(|p| p.into_inner());
+    *slot = Some(redactor);
+}
+
+/// `text` scrubbed with the process's redactor (see [`set_process_redactor`]).
+pub fn scrub_everywhere(text: &str) -> String {
+    let slot = PROCESS.read().unwrap_or_else(|p| p.into_inner());
+    match slot.as_ref() {
+        Some(r) => r.scrub(text),
+        None => Redactor::default().scrub(text),
+    }
+}
+
 impl Redactor {
     pub fn new(known: impl IntoIterator<Item = Secret>) -> Self {
         let mut known: Vec<Secret> = known

@@ -167,9 +167,23 @@ pub const EXIT_UNKNOWN: u8 = 3;
 /// Where `serve` answers `/healthz` by default.
 pub const DEFAULT_HEALTHCHECK_URL: &str = "http://127.0.0.1:8080/healthz";
 
+/// Prints an error (scrubbed of every configured secret) and exits unknown.
 fn unknown(message: impl std::fmt::Display) -> ExitCode {
+    let message = aisbf_doctor::secret::scrub_everywhere(&message.to_string());
     eprintln!("aisbf-doctor: {message}");
     ExitCode::from(EXIT_UNKNOWN)
+}
+
+/// Loads the config and makes its secrets the ones every log line and error
+/// message of this process is scrubbed of.
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    match config::load(path) {
+        Ok(config) => {
+            aisbf_doctor::secret::set_process_redactor(config.redactor());
+            Ok(config)
+        }
+        Err(e) => Err(unknown(format!("config error: {e}"))),
+    }
 }
 
 fn color_for(format: Format) -> bool {
@@ -193,23 +207,23 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format, chart } => demo(format, chart).await,
-        Command::Watch { once } => match config::load(&cli.config) {
+        Command::Watch { once } => match load(&cli.config) {
             Ok(config) => watch(config, once).await,
-            Err(e) => unknown(format!("config error: {e}")),
+            Err(code) => code,
         },
-        Command::Serve => match config::load(&cli.config) {
+        Command::Serve => match load(&cli.config) {
             Ok(config) => serve(config).await,
-            Err(e) => unknown(format!("config error: {e}")),
+            Err(code) => code,
         },
-        Command::Discord { what } => match config::load(&cli.config) {
+        Command::Discord { what } => match load(&cli.config) {
             Ok(config) => discord(config, what).await,
-            Err(e) => unknown(format!("config error: {e}")),
+            Err(code) => code,
         },
         Command::Healthcheck { url, timeout_ms } => healthcheck(&url, timeout_ms).await,
         Command::Incidents { what } => {
-            let config = match config::load(&cli.config) {
+            let config = match load(&cli.config) {
                 Ok(c) => c,
-                Err(e) => return unknown(format!("config error: {e}")),
+                Err(code) => return code,
             };
             incidents(
                 &config,
@@ -220,16 +234,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Cache {
             what: CacheCommand::Flush { prefix, yes, batch },
         } => {
-            let config = match config::load(&cli.config) {
+            let config = match load(&cli.config) {
                 Ok(c) => c,
-                Err(e) => return unknown(format!("config error: {e}")),
+                Err(code) => return code,
             };
             cache_flush(&config, &prefix, yes, batch).await
         }
         Command::Diagnose { symptom, format } => {
-            let config = match config::load(&cli.config) {
+            let config = match load(&cli.config) {
                 Ok(c) => c,
-                Err(e) => return unknown(format!("config error: {e}")),
+                Err(code) => return code,
             };
             let kinds = engine::diagnose_kinds(&config, symptom);
             let scope = Scope {
@@ -245,9 +259,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             format,
             chart,
         } => {
-            let config = match config::load(&cli.config) {
+            let config = match load(&cli.config) {
                 Ok(c) => c,
-                Err(e) => return unknown(format!("config error: {e}")),
+                Err(code) => return code,
             };
             let scope = Scope {
                 nodes,

@@ -35,6 +35,11 @@ pub struct Rest {
     pub backoff: Duration,
     /// Longest 429 wait honoured; longer waits fail the delivery.
     pub max_retry_after: Duration,
+    /// 429 answers waited out per request before giving up (a `retry_after`
+    /// of 0 forever must not become thousands of requests).
+    pub rate_limit_retries: u32,
+    /// Longest time one request may take, waits and retries included.
+    pub total: Duration,
     /// Counts delivered and failed posts (`aisbf_doctor_discord_posts_total`).
     pub metrics: Option<crate::metrics::Metrics>,
 }
@@ -57,6 +62,8 @@ impl Rest {
             attempts: 4,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(60),
+            rate_limit_retries: 5,
+            total: Duration::from_secs(30),
             metrics: None,
         })
     }
@@ -96,12 +103,17 @@ impl Rest {
         auth: bool,
     ) -> Result<Value, RestError> {
         let url = format!("{}{}", self.base, path);
+        let started = std::time::Instant::now();
         let mut failures = 0u32;
+        let mut rate_limited = 0u32;
         let mut backoff = self.backoff;
+        // A body may echo our Authorization header: the token never leaves
+        // in an error, a log line or a stored text.
+        let redactor = crate::secret::Redactor::new([self.token.clone()]);
         let fail = |reason: String, status: Option<u16>| {
             let e = RestError {
                 what: what.to_string(),
-                reason,
+                reason: redactor.scrub(&reason),
                 status,
             };
             tracing::warn!(error = %e, "discord request failed");
@@ -159,12 +171,25 @@ impl Rest {
                         .and_then(|v| v["retry_after"].as_f64());
                     let secs = from_body.or(retry_after).unwrap_or(1.0).max(0.0);
                     let wait = Duration::from_secs_f64(secs.min(3600.0));
-                    if wait > self.max_retry_after {
+                    let left = self.total.saturating_sub(started.elapsed());
+                    if wait > self.max_retry_after || wait > left {
                         return Err(fail(
                             format!("rate limited for {secs:.1} s, longer than we wait"),
                             Some(429),
                         ));
                     }
+                    rate_limited += 1;
+                    if rate_limited > self.rate_limit_retries {
+                        return Err(fail(
+                            format!(
+                                "still rate limited after {} waits; gave up",
+                                self.rate_limit_retries
+                            ),
+                            Some(429),
+                        ));
+                    }
+                    // Never a tight loop: at least the back-off, with jitter.
+                    let wait = wait.max(jittered(self.backoff));
                     tracing::info!(
                         what,
                         retry_after_s = secs,
@@ -175,7 +200,7 @@ impl Rest {
                 }
                 Some(s) if s >= 500 => {
                     failures += 1;
-                    let reason = format!("HTTP {s}: {}", short(&text));
+                    let reason = redactor.scrub(&format!("HTTP {s}: {}", short(&text)));
                     if failures >= self.attempts {
                         return Err(fail(
                             format!("{reason} (gave up after {failures} attempts)"),
@@ -195,10 +220,17 @@ impl Rest {
                             None,
                         ));
                     }
-                    tracing::warn!(what, attempt = failures, reason = %text, "discord request failed; retrying");
+                    tracing::warn!(what, attempt = failures, reason = %redactor.scrub(&text), "discord request failed; retrying");
                 }
             }
-            tokio::time::sleep(backoff).await;
+            let pause = jittered(backoff);
+            if pause > self.total.saturating_sub(started.elapsed()) {
+                return Err(fail(
+                    format!("no time left to retry within {} s", self.total.as_secs()),
+                    status,
+                ));
+            }
+            tokio::time::sleep(pause).await;
             backoff = backoff.saturating_mul(2);
         }
     }
@@ -323,6 +355,11 @@ impl Rest {
         )
         .await
     }
+}
+
+/// `d` plus up to a quarter more, so replicas retrying together spread out.
+fn jittered(d: Duration) -> Duration {
+    d + d.mul_f64(fastrand::f64() / 4.0)
 }
 
 fn short(text: &str) -> String {

@@ -461,6 +461,83 @@ async fn a_500_then_success_delivers_the_verdict_once() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_of_zero_seconds_forever_gives_up_within_its_bound_and_counts_a_failed_post() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    let limited =
+        json!({"message": "You are being rate limited.", "retry_after": 0.0, "global": false});
+    for _ in 0..200 {
+        h.fake
+            .fail_next("/channels/700/messages", 429, limited.clone());
+    }
+    let metrics = aisbf_doctor::metrics::Metrics::new();
+    let mut rest = h.bot.rest.clone();
+    rest.metrics = Some(metrics.clone());
+    let err = rest
+        .post("700", &json!({"content": "verdict"}), &[])
+        .await
+        .expect_err("an endless rate limit is a failed delivery");
+    assert!(err.to_string().contains("rate limited"), "{err}");
+    let sent = h.fake.matching("POST", "/channels/700/messages").len();
+    assert!(
+        sent <= 1 + rest.rate_limit_retries as usize,
+        "{sent} requests for one post"
+    );
+    assert!(
+        metrics
+            .render()
+            .contains("aisbf_doctor_discord_posts_total{outcome=\"failed\"} 1"),
+        "{}",
+        metrics.render()
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_request_budget_fails_at_once_instead_of_waiting() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    h.fake.fail_next(
+        "/channels/700/messages",
+        429,
+        json!({"message": "You are being rate limited.", "retry_after": 59.5, "global": false}),
+    );
+    let mut rest = h.bot.rest.clone();
+    rest.total = Duration::from_secs(5);
+    let err = rest
+        .post("700", &json!({"content": "verdict"}), &[])
+        .await
+        .expect_err("a wait past the budget fails the delivery");
+    assert!(err.to_string().contains("longer than we wait"), "{err}");
+    assert_eq!(h.fake.matching("POST", "/channels/700/messages").len(), 1);
+}
+
+#[tokio::test]
+async fn a_discord_error_body_echoing_the_bot_token_never_reaches_logs_or_output() {
+    let h = harness(healthy_cluster().await, "http").await;
+    // A proxy or Discord itself echoing the request's Authorization header.
+    let echo = json!({"message": format!("401: Unauthorized (Authorization: Bot {BOT_TOKEN})"), "code": 0});
+    for _ in 0..3 {
+        h.fake.fail_next("/commands", 502, echo.clone());
+    }
+    h.fake.fail_next("/commands", 401, echo.clone());
+    let cfg = crate::helpers::config_file(&h.config_text);
+    let envs = [
+        ("AISBF_TOKEN", aisbf_doctor::demo::fake_node::demo::TOKEN),
+        ("DISCORD_TOKEN", BOT_TOKEN),
+        ("RUST_LOG", "debug"),
+    ];
+    let run = crate::helpers::run_cli(&cfg, &["discord", "register", "--guild", "42"], &envs).await;
+    assert_ne!(run.code, 0, "a refused registration is an error");
+    assert!(
+        run.stderr.contains("Unauthorized") || run.stdout.contains("Unauthorized"),
+        "the reason is kept: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!text.contains(BOT_TOKEN), "bot token in {what}:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn register_puts_the_command_tree_only_when_it_changed() {
     let h = harness(healthy_cluster().await, "http").await;
     let cfg = crate::helpers::config_file(&h.config_text);
