@@ -133,12 +133,15 @@ impl Request {
         }
     }
 
-    /// Requests that cost money or write need one of the ops roles.
-    pub fn needs_ops(&self) -> bool {
+    /// Requests that write, or would run a paid probe (billed chat
+    /// completions, also inside `diagnose`), need one of the ops roles.
+    pub fn needs_ops(&self, config: &Config) -> bool {
         match self {
-            Request::Check { probe, .. } => probe.spec().paid,
             Request::IncidentOpen | Request::IncidentClose => true,
-            Request::Diagnose { .. } | Request::IncidentStatus => false,
+            Request::IncidentStatus => false,
+            Request::Check { .. } | Request::Diagnose { .. } => {
+                self.kinds(config).iter().any(|k| k.spec().paid)
+            }
         }
     }
 
@@ -207,6 +210,31 @@ impl Request {
 mod tests {
     use super::*;
 
+    fn config(with_routes: bool) -> Config {
+        let mut text = String::from(
+            "[cluster]\nname = \"prod\"\nuser = \"alice\"\ntoken = \"tok-secret-1\"\n\
+             [[cluster.nodes]]\nname = \"aisbf-1\"\nurl = \"http://127.0.0.1:17765\"\n",
+        );
+        if with_routes {
+            text.push_str("[routes]\nsmoke = [\"rotation/support\"]\n");
+        }
+        crate::config::parse(&text, &|_| None).expect("config")
+    }
+
+    #[test]
+    fn diagnose_and_its_rerun_need_ops_exactly_when_they_would_run_billed_routes() {
+        let diagnose = Request::from_rerun_id("run:diagnose:").expect("button");
+        assert!(diagnose.needs_ops(&config(true)));
+        assert!(!diagnose.needs_ops(&config(false)));
+        let health = Request::Check {
+            probe: ProbeKind::Health,
+            target: None,
+        };
+        assert!(!health.needs_ops(&config(true)));
+        assert!(!Request::IncidentStatus.needs_ops(&config(true)));
+        assert!(Request::IncidentClose.needs_ops(&config(false)));
+    }
+
     #[test]
     fn every_probe_request_survives_its_rerun_id() {
         for kind in ProbeKind::ALL {
@@ -232,7 +260,7 @@ mod tests {
             target: Some("auto".into()),
         };
         assert_eq!(routes.label(), "/aisbf routes route:auto");
-        assert!(routes.needs_ops());
+        assert!(routes.needs_ops(&config(true)));
         assert_eq!(routes.scope().routes, vec!["auto".to_string()]);
     }
 

@@ -150,7 +150,7 @@ impl Bot {
                 if let Err(e) = engine::validate_scope(&self.config, &cmd.scope()) {
                     return self.refuse(&format!("Refused: {e}."));
                 }
-                if cmd.needs_ops() && !self.is_ops(&ix) {
+                if cmd.needs_ops(&self.config) && !self.is_ops(&ix) {
                     return self.refuse(&format!(
                         "Refused: `{}` needs one of the roles in [discord] ops_roles.",
                         cmd.label()

@@ -282,6 +282,26 @@ async fn routes_needs_an_ops_role_others_get_an_ephemeral_refusal() {
 }
 
 #[tokio::test]
+async fn diagnose_without_an_ops_role_is_refused_because_it_would_run_billed_routes() {
+    let h = harness(healthy_cluster().await, "http").await;
+    let url = serve_http(h.bot.clone()).await;
+    let refused = post_signed(&url, &command("500000000000000042", "diagnose", &[], false))
+        .await
+        .json();
+    assert_eq!(refused["type"], 4);
+    assert_eq!(refused["data"]["flags"], 64);
+    assert!(
+        refused["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ops_roles"),
+        "{refused}"
+    );
+    // Nothing ran: no node was asked anything, so nothing was billed.
+    assert!(h.cluster.nodes.iter().all(|n| n.requests() == 0));
+}
+
+#[tokio::test]
 async fn autocomplete_offers_configured_nodes_without_running_probes() {
     let h = harness(healthy_cluster().await, "http").await;
     let url = serve_http(h.bot.clone()).await;
