@@ -33,7 +33,7 @@ fn config_text(
 ) -> String {
     let mut text = cluster.config_toml("AISBF_TOKEN", None, 2000);
     text.push_str(&format!(
-        "[store]\nurl = \"{store}\"\n\n[discord]\nmode = \"http\"\ntoken = \"bench-bot-token\"\napplication_id = \"100000000000000002\"\npublic_key = \"{key_hex}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"400000000000000001\"\n"
+        "[store]\nurl = \"{store}\"\n\n[discord]\nmode = \"http\"\ntoken = \"bench-bot-token\"\napplication_id = \"100000000000000002\"\npublic_key = \"{key_hex}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"400000000000000001\"\nguilds = [\"100000000000000004\"]\n"
     ));
     text
 }

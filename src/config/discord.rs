@@ -31,6 +31,9 @@ pub struct Discord {
     pub api_base: String,
     pub incident_channel: Option<u64>,
     pub ops_roles: Vec<u64>,
+    /// The only guilds whose members may ask (never empty): a command from
+    /// another guild, a DM or a user-installed context is refused.
+    pub guilds: Vec<u64>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +51,8 @@ pub(crate) struct RawDiscord {
     incident_channel: Option<String>,
     #[serde(default)]
     ops_roles: Vec<String>,
+    #[serde(default)]
+    guilds: Vec<String>,
 }
 
 fn default_mode() -> String {
@@ -131,6 +136,18 @@ pub(crate) fn validate(raw: RawDiscord) -> Result<Discord, String> {
         .enumerate()
         .map(|(i, r)| snowflake(&format!("discord.ops_roles[{i}]"), r))
         .collect::<Result<Vec<_>, _>>()?;
+    let guilds = raw
+        .guilds
+        .iter()
+        .enumerate()
+        .map(|(i, g)| snowflake(&format!("discord.guilds[{i}]"), g))
+        .collect::<Result<Vec<_>, _>>()?;
+    if guilds.is_empty() {
+        return Err(
+            "key `discord.guilds`: list the ids of the guilds allowed to use the bot (at least one); commands from anywhere else are refused"
+                .into(),
+        );
+    }
     Ok(Discord {
         mode,
         token: Secret::new(raw.token.trim().trim_start_matches("Bot ").to_string()),
@@ -140,5 +157,6 @@ pub(crate) fn validate(raw: RawDiscord) -> Result<Discord, String> {
         api_base,
         incident_channel,
         ops_roles,
+        guilds,
     })
 }

@@ -124,6 +124,18 @@ impl Bot {
     pub async fn handle(self: &Arc<Self>, ix: Interaction) -> Handled {
         match ix.kind {
             PING => Handled::now(json!({"type": 1})),
+            // Only the configured guilds, through the guild install, may ask
+            // anything (autocomplete included: it lists configured names).
+            APPLICATION_COMMAND | MESSAGE_COMPONENT | AUTOCOMPLETE
+                if let Err(foreign) = ix.check_origin(&self.discord.guilds) =>
+            {
+                tracing::info!(interaction = %ix.id, reason = %foreign, "interaction from outside the ops server refused");
+                if ix.kind == AUTOCOMPLETE {
+                    Handled::now(json!({"type": 8, "data": {"choices": []}}))
+                } else {
+                    self.refuse(&format!("Refused: {foreign}."))
+                }
+            }
             AUTOCOMPLETE => {
                 let (name, typed) = ix
                     .data

@@ -56,6 +56,9 @@ pub fn tree() -> Value {
         // Manage Guild by default; server admins can widen it in Discord.
         "default_member_permissions": "32",
         "dm_permission": false,
+        // Guilds only (no DMs, no group DMs), through the guild install only.
+        "contexts": [0],
+        "integration_types": [0],
         "options": subs,
     }])
 }

@@ -29,6 +29,17 @@ pub struct Interaction {
     pub user: Option<User>,
     #[serde(default, deserialize_with = "de_opt_id")]
     pub channel_id: Option<String>,
+    /// The guild it came from; absent in DMs.
+    #[serde(default, deserialize_with = "de_opt_id")]
+    pub guild_id: Option<String>,
+    /// Where it was triggered: 0 guild, 1 the bot's DM, 2 a group DM or
+    /// other private channel.
+    #[serde(default)]
+    pub context: Option<u8>,
+    /// Installation contexts that authorized it: key "0" a guild install
+    /// (value: the guild id), "1" a user install.
+    #[serde(default)]
+    pub authorizing_integration_owners: Option<std::collections::BTreeMap<String, Value>>,
 }
 
 /// Snowflakes arrive as strings; accept numbers too (re-encoded gateway events).
@@ -123,7 +134,42 @@ pub fn parse(body: &[u8]) -> Result<Interaction, ParseError> {
     Ok(ix)
 }
 
+/// Why an interaction is not ours to answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Foreign {
+    /// From a DM, a group DM or another private channel.
+    #[error("this bot answers only in its ops server, not in direct messages")]
+    Private,
+    /// From a guild not in `[discord] guilds`.
+    #[error("this bot answers only in the servers listed in [discord] guilds")]
+    OtherGuild,
+    /// Through a user install rather than the ops server's install.
+    #[error("this bot answers only through its server install, not a user install")]
+    UserInstall,
+}
+
 impl Interaction {
+    /// Whether it came from one of `guilds` through the guild install; a
+    /// missing `context` or owner map (older payloads) is judged by the guild.
+    pub fn check_origin(&self, guilds: &[u64]) -> Result<(), Foreign> {
+        if matches!(self.context, Some(c) if c != 0) {
+            return Err(Foreign::Private);
+        }
+        let Some(guild) = self.guild_id.as_deref() else {
+            return Err(Foreign::Private);
+        };
+        if !guild.parse::<u64>().is_ok_and(|g| guilds.contains(&g)) {
+            return Err(Foreign::OtherGuild);
+        }
+        if let Some(owners) = &self.authorizing_integration_owners
+            && !owners.contains_key("0")
+        {
+            return Err(Foreign::UserInstall);
+        }
+        Ok(())
+    }
+
     /// Who asked, for the store ("discord:<user id>").
     pub fn who(&self) -> String {
         let user = self

@@ -6,7 +6,13 @@ const BASE: &str = "[cluster]\nname = \"c\"\nuser = \"alice\"\ntoken = \"t\"\n[[
 const KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
 
 fn parse(discord: &str) -> Result<config::Config, config::ConfigError> {
-    let text = format!("{BASE}[discord]\n{discord}");
+    // Every section names its guilds unless the test is about them.
+    let guilds = if discord.contains("guilds") {
+        ""
+    } else {
+        "guilds = [\"42\"]\n"
+    };
+    let text = format!("{BASE}[discord]\n{guilds}{discord}");
     config::parse(&text, &|name| {
         (name == "DISCORD_TOKEN").then(|| "bot-token-secret-value".to_string())
     })
@@ -77,4 +83,11 @@ fn http_mode_with_a_valid_public_key_parses() {
     assert_eq!(d.mode, Mode::Http);
     assert_eq!(d.incident_channel, Some(55));
     assert_eq!(d.ops_roles, vec![7, 8]);
+}
+
+#[test]
+fn a_discord_section_without_guilds_is_refused_with_the_key_named() {
+    let e = parse("token = \"${DISCORD_TOKEN}\"\napplication_id = \"123\"\nguilds = []\n")
+        .expect_err("no guild may ask");
+    assert!(e.to_string().contains("discord.guilds"), "{e}");
 }

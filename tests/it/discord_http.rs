@@ -301,12 +301,83 @@ async fn diagnose_without_an_ops_role_is_refused_because_it_would_run_billed_rou
     assert!(h.cluster.nodes.iter().all(|n| n.requests() == 0));
 }
 
+/// `/aisbf <sub>` from the ops member, reshaped to come from `origin`.
+fn from_origin(id: &str, sub: &str, origin: &str) -> String {
+    let mut ix = fake_discord::command_interaction(id, &format!("tok-{id}"), sub, &[], &[OPS_ROLE]);
+    let user = ix["member"]["user"].clone();
+    match origin {
+        "other guild" => {
+            ix["guild_id"] = json!("999999999999999999");
+            ix["authorizing_integration_owners"] = json!({"0": "999999999999999999"});
+        }
+        "bot dm" | "group dm" => {
+            let o = ix.as_object_mut().expect("object");
+            o.remove("guild_id");
+            o.remove("member");
+            o.insert("user".into(), user.clone());
+            o.insert(
+                "context".into(),
+                json!(if origin == "bot dm" { 1 } else { 2 }),
+            );
+            o.insert(
+                "authorizing_integration_owners".into(),
+                json!({"1": user["id"]}),
+            );
+        }
+        "user install" => {
+            ix["authorizing_integration_owners"] = json!({"1": user["id"]});
+        }
+        _ => {}
+    }
+    ix.to_string()
+}
+
+#[tokio::test]
+async fn commands_from_outside_the_ops_server_are_refused_in_every_context() {
+    let h = harness(drifted_cluster().await, "http").await;
+    let url = serve_http(h.bot.clone()).await;
+    let mut n = 700;
+    for origin in ["other guild", "bot dm", "group dm", "user install"] {
+        for sub in ["health", "incident status", "incident open"] {
+            n += 1;
+            let id = format!("500000000000000{n}");
+            let answer = post_signed(&url, &from_origin(&id, sub, origin))
+                .await
+                .json();
+            assert_eq!(answer["type"], 4, "{origin} {sub}: {answer}");
+            assert_eq!(answer["data"]["flags"], 64, "{origin} {sub}: ephemeral");
+            let text = answer["data"]["content"].as_str().unwrap_or_default();
+            assert!(text.starts_with("Refused"), "{origin} {sub}: {text}");
+        }
+    }
+    // Nothing ran and nothing was posted anywhere.
+    assert!(h.cluster.nodes.iter().all(|node| node.requests() == 0));
+    assert!(
+        h.fake.requests().is_empty(),
+        "{:?}",
+        h.fake.requests().len()
+    );
+    // The same command from the ops server is answered.
+    let ok = post_signed(&url, &from_origin("500000000000000799", "health", "ops"))
+        .await
+        .json();
+    assert_eq!(ok["type"], 5);
+}
+
+#[test]
+fn the_command_tree_is_for_guilds_and_the_guild_install_only() {
+    let t = aisbf_doctor::discord::commands::tree();
+    assert_eq!(t[0]["contexts"], json!([0]));
+    assert_eq!(t[0]["integration_types"], json!([0]));
+}
+
 #[tokio::test]
 async fn autocomplete_offers_configured_nodes_without_running_probes() {
     let h = harness(healthy_cluster().await, "http").await;
     let url = serve_http(h.bot.clone()).await;
     let body = json!({
         "id": "500000000000000050", "type": 4, "token": "tok", "application_id": "100000000000000002",
+        "guild_id": GUILD,
         "data": {"name": "aisbf", "options": [{"name": "health", "type": 1, "options": [
             {"name": "node", "type": 3, "value": "2", "focused": true}]}]}
     });
@@ -325,6 +396,7 @@ async fn pin_to_node_button_runs_the_health_probe_for_that_node_only() {
     let url = serve_http(h.bot.clone()).await;
     let body = json!({
         "id": "500000000000000060", "type": 3, "token": "tok-pin", "application_id": "100000000000000002",
+        "guild_id": GUILD,
         "data": {"custom_id": "pin:aisbf-2", "component_type": 2},
         "member": {"user": {"id": "100000000000000006"}, "roles": []}
     });

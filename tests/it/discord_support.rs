@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub const OPS_ROLE: &str = "300000000000000001";
 pub const INCIDENT_CHANNEL: &str = "400000000000000001";
+/// The ops server: the guild `fake_discord::command_interaction` comes from.
+pub const GUILD: &str = "100000000000000004";
 pub const BOT_TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAy.fake-bot-token-value";
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -48,7 +50,7 @@ pub fn config_text(cluster: &FakeCluster, api_base: &str, mode: &str, endpoint: 
 /// A `[discord]` section for the fake Discord at `api_base`.
 pub fn discord_section(api_base: &str, mode: &str, endpoint: &str) -> String {
     format!(
-        "[discord]\nmode = \"{mode}\"\ntoken = \"${{DISCORD_TOKEN}}\"\napplication_id = \"100000000000000002\"\npublic_key = \"{}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"{INCIDENT_CHANNEL}\"\nops_roles = [\"{OPS_ROLE}\"]\n",
+        "[discord]\nmode = \"{mode}\"\ntoken = \"${{DISCORD_TOKEN}}\"\napplication_id = \"100000000000000002\"\npublic_key = \"{}\"\ninteractions_endpoint = \"{endpoint}\"\napi_base = \"{api_base}\"\nincident_channel = \"{INCIDENT_CHANNEL}\"\nops_roles = [\"{OPS_ROLE}\"]\nguilds = [\"{GUILD}\"]\n",
         public_key_hex()
     )
 }
