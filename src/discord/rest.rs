@@ -119,7 +119,11 @@ impl Rest {
             tracing::warn!(error = %e, "discord request failed");
             e
         };
+        // Creating a thread twice makes two threads: once the request may
+        // have reached Discord (a 5xx, a timeout), it is not sent again.
+        let repeatable = !(method == reqwest::Method::POST && path.ends_with("/threads"));
         loop {
+            let mut maybe_sent = true;
             let mut req = self.client.request(method.clone(), &url);
             if auth {
                 req = req.header("Authorization", format!("Bot {}", self.token.expose()));
@@ -159,7 +163,11 @@ impl Rest {
                     let text = resp.text().await.unwrap_or_default();
                     (Some(status), header, text)
                 }
-                Err(e) => (None, None, e.without_url().to_string()),
+                Err(e) => {
+                    // A connection never made means nothing reached Discord.
+                    maybe_sent = !e.is_connect();
+                    (None, None, e.without_url().to_string())
+                }
             };
             match status {
                 Some(s) if (200..300).contains(&s) => {
@@ -201,6 +209,12 @@ impl Rest {
                 Some(s) if s >= 500 => {
                     failures += 1;
                     let reason = redactor.scrub(&format!("HTTP {s}: {}", short(&text)));
+                    if !repeatable {
+                        return Err(fail(
+                            format!("{reason} (not repeated: Discord may have created it)"),
+                            Some(s),
+                        ));
+                    }
                     if failures >= self.attempts {
                         return Err(fail(
                             format!("{reason} (gave up after {failures} attempts)"),
@@ -214,6 +228,12 @@ impl Rest {
                 }
                 None => {
                     failures += 1;
+                    if !repeatable && maybe_sent {
+                        return Err(fail(
+                            format!("{text} (not repeated: Discord may have created it)"),
+                            None,
+                        ));
+                    }
                     if failures >= self.attempts {
                         return Err(fail(
                             format!("{text} (gave up after {failures} attempts)"),
@@ -297,13 +317,19 @@ impl Rest {
         })
     }
 
-    /// Posts a message into a channel or thread.
+    /// Posts a message into a channel or thread, with a nonce Discord
+    /// enforces: a retry after a lost answer cannot post it twice.
     pub async fn post(&self, channel: &str, body: &Value, files: &[File]) -> Result<(), RestError> {
+        let mut body = body.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.insert("nonce".into(), Value::String(nonce()));
+            o.insert("enforce_nonce".into(), Value::Bool(true));
+        }
         self.send(
             "post message",
             reqwest::Method::POST,
             &format!("/channels/{channel}/messages"),
-            Some(body),
+            Some(&body),
             files,
             true,
         )
@@ -355,6 +381,11 @@ impl Rest {
         )
         .await
     }
+}
+
+/// A message nonce: at most 25 characters, unique per message.
+fn nonce() -> String {
+    format!("{:x}", fastrand::u64(..))
 }
 
 /// `d` plus up to a quarter more, so replicas retrying together spread out.

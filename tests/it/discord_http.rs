@@ -553,6 +553,48 @@ async fn a_500_then_success_delivers_the_verdict_once() {
 }
 
 #[tokio::test]
+async fn a_message_retried_after_a_5xx_carries_the_same_enforced_nonce() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    h.fake.fail_next(
+        "/channels/700/messages",
+        500,
+        json!({"message": "internal"}),
+    );
+    h.bot
+        .rest
+        .post("700", &json!({"content": "verdict"}), &[])
+        .await
+        .expect("delivered on the retry");
+    let sent = h.fake.matching("POST", "/channels/700/messages");
+    assert_eq!(sent.len(), 2);
+    let nonce = sent[0].json["nonce"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!nonce.is_empty() && nonce.len() <= 25, "{nonce:?}");
+    assert_eq!(sent[1].json["nonce"], sent[0].json["nonce"]);
+    assert!(sent.iter().all(|r| r.json["enforce_nonce"] == true));
+}
+
+#[tokio::test]
+async fn a_thread_creation_that_may_have_reached_discord_is_not_repeated() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    h.fake
+        .fail_next("/threads", 502, json!({"message": "bad gateway"}));
+    let err = h
+        .bot
+        .rest
+        .create_thread(
+            INCIDENT_CHANNEL.parse().expect("id"),
+            "prod · node · aisbf-2",
+        )
+        .await
+        .expect_err("not repeated");
+    assert!(err.to_string().contains("not repeated"), "{err}");
+    assert_eq!(h.fake.matching("POST", "/threads").len(), 1);
+}
+
+#[tokio::test]
 async fn a_rate_limit_of_zero_seconds_forever_gives_up_within_its_bound_and_counts_a_failed_post() {
     let h = harness(healthy_cluster().await, "gateway").await;
     let limited =
