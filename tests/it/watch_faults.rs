@@ -273,8 +273,9 @@ enum Loss {
 }
 
 /// The fence counter had moved past 10 (earlier leaders) before this leader
-/// wrote the state; then Redis loses it and the cluster fails.
-async fn lose_the_fence_counter(tag: &str, loss: Loss) {
+/// wrote the state; then Redis loses it and the cluster fails (already before
+/// the loss, waiting for confirmation, when `failing_before` is set).
+async fn lose_the_fence_counter(tag: &str, loss: Loss, failing_before: bool) {
     let s = Setup::start(tag).await;
     let fence_key = format!("{}:fence", lease_key(&s.name));
     s.redis_cmd(&["SET", &fence_key, "10"]).await;
@@ -290,6 +291,11 @@ async fn lose_the_fence_counter(tag: &str, loss: Loss) {
         .expect("fence")
         .expect("state written");
     assert!(stored > 10, "{stored}");
+    if failing_before {
+        s.cluster.nodes[1].set_failing(true);
+        runner.tick().await.expect("first failing tick");
+        assert!(rec.posts().is_empty(), "confirm = 2: {:?}", rec.posts());
+    }
 
     match loss {
         Loss::Everything => s.redis_cmd(&["FLUSHALL"]).await,
@@ -300,10 +306,15 @@ async fn lose_the_fence_counter(tag: &str, loss: Loss) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flushed_redis_neither_blocks_the_state_nor_repeats_the_announcement() {
-    lose_the_fence_counter("flush", Loss::Everything).await;
+    lose_the_fence_counter("flush", Loss::Everything, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_fence_key_neither_blocks_the_state_nor_repeats_the_announcement() {
-    lose_the_fence_counter("delfence", Loss::FenceKey).await;
+    lose_the_fence_counter("delfence", Loss::FenceKey, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_pending_confirmation_when_redis_is_flushed_is_announced_once_not_every_tick() {
+    lose_the_fence_counter("flushpending", Loss::Everything, true).await;
 }
