@@ -1,8 +1,11 @@
 //! Prometheus metrics for `serve`: probe durations, findings by layer and
 //! severity, node up/down, Discord posts, leader status. Text format on
-//! `GET /metrics` of `[metrics] listen`.
+//! `GET /metrics` of `[metrics] listen`; `GET /healthz` answers 503 when this
+//! replica cannot run the schedule (not leading and the lease server
+//! unreachable for longer than the lease TTL).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -53,6 +56,16 @@ pub struct Metrics {
     discord_posts: Family<OutcomeLabel, Counter>,
     leader: Gauge,
     runs: Counter,
+    lease: Arc<Mutex<LeaseHealth>>,
+}
+
+/// What `/healthz` knows about the lease server.
+#[derive(Default)]
+struct LeaseHealth {
+    /// The lease TTL; `None` without a lease (a single replica always runs).
+    ttl: Option<Duration>,
+    /// Since when the lease server has not answered.
+    unreachable_since: Option<Instant>,
 }
 
 impl Default for Metrics {
@@ -106,6 +119,7 @@ impl Metrics {
             discord_posts,
             leader,
             runs,
+            lease: Arc::default(),
         }
     }
 
@@ -159,6 +173,40 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
+    /// This replica runs the schedule only while it holds a lease of `ttl`.
+    pub fn set_lease_ttl(&self, ttl: Duration) {
+        self.lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ttl = Some(ttl);
+    }
+
+    /// Since when the lease server has not answered (`None`: it answers).
+    pub fn set_lease_unreachable(&self, since: Option<Instant>) {
+        self.lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unreachable_since = since;
+    }
+
+    /// What `/healthz` answers: `Err(reason)` when this replica is not the
+    /// leader and has not reached the lease server for longer than the lease
+    /// TTL, so it cannot run the schedule (nor take over from a dead leader).
+    /// A follower that reaches the lease server is healthy.
+    pub fn health(&self) -> Result<(), String> {
+        if self.leader.get() == 1 {
+            return Ok(());
+        }
+        let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
+        match (lease.ttl, lease.unreachable_since) {
+            (Some(ttl), Some(since)) if since.elapsed() > ttl => Err(format!(
+                "not running the schedule: lease server unreachable for {} s",
+                since.elapsed().as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -188,10 +236,21 @@ async fn metrics(State(m): State<Metrics>) -> Response {
         .into_response()
 }
 
+async fn healthz(State(m): State<Metrics>) -> Response {
+    match m.health() {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
+    }
+}
+
 impl Metrics {
-    /// `GET /metrics` and `GET /healthz` (always `ok` while the process serves).
+    /// `GET /metrics` and `GET /healthz` (`ok`, or 503 with the reason, see
+    /// [`Metrics::health`]).
     pub fn app(&self) -> Router {
-        self.router().route("/healthz", get(|| async { "ok\n" }))
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(healthz))
+            .with_state(self.clone())
     }
 }
 
@@ -286,5 +345,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("aisbf_doctor_leader 1"), "{text}");
+    }
+
+    #[test]
+    fn health_fails_only_for_a_follower_that_lost_the_lease_server_for_longer_than_the_ttl() {
+        let m = Metrics::new();
+        m.set_leader(false);
+        assert_eq!(m.health(), Ok(()), "no lease: nothing to reach");
+        m.set_lease_ttl(Duration::from_secs(2));
+        assert_eq!(m.health(), Ok(()), "a follower that reaches Redis");
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(3));
+        m.set_lease_unreachable(long_ago);
+        let reason = m.health().expect_err("unreachable for 3 s, ttl 2 s");
+        assert!(
+            reason.starts_with("not running the schedule: lease server unreachable for "),
+            "{reason}"
+        );
+        m.set_leader(true);
+        assert_eq!(m.health(), Ok(()), "a leader runs the schedule");
+        m.set_leader(false);
+        m.set_lease_unreachable(Some(Instant::now()));
+        assert_eq!(m.health(), Ok(()), "not yet longer than the ttl");
     }
 }

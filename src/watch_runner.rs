@@ -139,6 +139,9 @@ impl Runner {
             None => None,
         };
         metrics.set_leader(lease.is_none());
+        if lease.is_some() {
+            metrics.set_lease_ttl(watch.lease_ttl);
+        }
         let incidents = Incidents::new(
             &config.cluster.name,
             store.clone(),
@@ -165,12 +168,19 @@ impl Runner {
     }
 
     /// Takes or renews the lease; true when this replica leads (always true
-    /// without a lease). Sets the leader gauge.
+    /// without a lease). Sets the leader gauge and what `/healthz` knows of
+    /// the lease server (a lost connection is re-established by the lease).
+    ///
+    /// A lease is taken above the newest fence stored with the watch state,
+    /// and a held one whose fence fell below it (Redis lost the counter) is
+    /// given up and taken again above it: the state write that follows an
+    /// announcement is never refused for a stale fence of this replica.
     pub async fn lead(&self) -> bool {
         let Some(lease) = &self.lease else {
             return true;
         };
-        let leads = match lease.lock().await.tick().await {
+        let mut lease = lease.lock().await;
+        let leads = match self.renew_or_take(&mut lease).await {
             Ok(leads) => leads,
             Err(e) => {
                 tracing::warn!(error = %self.scrub(e), "lease not renewed; not leading");
@@ -178,7 +188,37 @@ impl Runner {
             }
         };
         self.metrics.set_leader(leads);
+        self.metrics
+            .set_lease_unreachable(lease.unreachable_since());
         leads
+    }
+
+    async fn renew_or_take(&self, lease: &mut Lease) -> Result<bool, WatchError> {
+        if lease.renew().await? {
+            let stored = self.stored_fence().await?;
+            if lease.fence().is_some_and(|f| f >= stored) {
+                return Ok(true);
+            }
+            tracing::warn!(
+                fence = ?lease.fence(),
+                stored,
+                "the lease fence is older than the stored watch state's (fence counter lost?); taking the lease again above it"
+            );
+            lease.release().await?;
+        } else if !lease.is_free().await? {
+            return Ok(false);
+        }
+        let stored = self.stored_fence().await?;
+        Ok(lease.acquire(stored).await?)
+    }
+
+    /// The fence that last wrote this cluster's watch state (0: none yet).
+    async fn stored_fence(&self) -> Result<i64, WatchError> {
+        Ok(self
+            .store
+            .watch_state_fence(self.cluster())
+            .await?
+            .unwrap_or(0))
     }
 
     /// The fence checked right before every post: false once another replica

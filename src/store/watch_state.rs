@@ -26,6 +26,19 @@ impl Store {
             })
     }
 
+    /// The lease fence that last wrote the watch state of `cluster`, if any: a
+    /// new lease is taken above it, so a lost fence counter (Redis restarted
+    /// without persistence) cannot leave the leader unable to write.
+    pub async fn watch_state_fence(&self, cluster: &str) -> Result<Option<i64>, StoreError> {
+        const WHAT: &str = "read the watch state fence";
+        self.fetch_one_of(
+            WHAT,
+            sqlx::query("SELECT fence FROM watch_state WHERE cluster = ?").bind(cluster),
+            |row| column::<i64>(row, WHAT, "fence"),
+        )
+        .await
+    }
+
     /// Writes the watch state of `cluster` unless a leader with a newer lease
     /// fence already wrote it; returns whether it was written.
     pub async fn save_watch_state(

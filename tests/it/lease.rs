@@ -5,7 +5,7 @@ use std::time::Duration;
 use aisbf_doctor::lease::Lease;
 use aisbf_doctor::secret::Secret;
 
-use crate::helpers::{REDIS_URL, TestPrefix};
+use crate::helpers::{OwnRedis, REDIS_URL, TestPrefix};
 
 fn redis_url() -> Secret {
     Secret::new(REDIS_URL)
@@ -55,4 +55,50 @@ async fn unreachable_redis_is_an_error_not_a_hang() {
     let r = Lease::connect(&url, "k", "h", Duration::from_secs(1)).await;
     assert!(r.is_err());
     assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn the_lease_reconnects_after_a_redis_restart_and_takes_a_fence_above_the_floor() {
+    let mut redis = OwnRedis::start(&[]).await;
+    let ttl = Duration::from_millis(600);
+    let mut a = Lease::connect(&redis.url(), "restart:lease", "replica-a", ttl)
+        .await
+        .expect("a");
+    assert!(a.acquire(0).await.expect("take"));
+    assert_eq!(a.fence(), Some(1));
+
+    redis.kill();
+    assert!(a.renew().await.is_err(), "no Redis, no renewal");
+    assert!(a.unreachable_since().is_some());
+
+    // Back without persistence: the counter is gone, the floor (the fence
+    // stored with the watch state) keeps the new fence above the old ones.
+    redis.restart().await;
+    let mut leads = false;
+    for _ in 0..50 {
+        leads = matches!(a.renew().await, Ok(true)) || matches!(a.acquire(7).await, Ok(true));
+        if leads {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(leads, "the lease never reconnected");
+    assert_eq!(a.fence(), Some(8), "above the floor of 7");
+    assert!(a.unreachable_since().is_none());
+    assert!(a.still_leader().await.expect("check"));
+
+    // The counter alone lost under a held lease: renewal gives it up, and
+    // taking it again stays above the floor.
+    let mut con = redis.connection().await;
+    let _: i64 = redis::cmd("DEL")
+        .arg("restart:lease:fence")
+        .query_async(&mut con)
+        .await
+        .expect("del");
+    assert!(
+        !a.renew().await.expect("renew"),
+        "a lost fence is not renewed"
+    );
+    assert!(a.acquire(8).await.expect("take again"));
+    assert_eq!(a.fence(), Some(9));
 }
