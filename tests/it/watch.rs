@@ -596,7 +596,8 @@ async fn the_metrics_endpoint_shows_runs_and_leadership_and_sigterm_releases_the
     assert!(
         eventually(Duration::from_secs(30), async || {
             text = get("/metrics").await.unwrap_or_default();
-            text.contains("aisbf_doctor_leader 1")
+            // The sample line itself (the HELP text also says "leader 1").
+            text.lines().any(|l| l == "aisbf_doctor_leader 1")
                 && text.contains("aisbf_doctor_node_up{cluster=")
                 && !text.contains("aisbf_doctor_runs_total 0")
         })
