@@ -138,9 +138,14 @@ impl Engine {
     /// Runs `kinds` against the cluster and returns the report. Never fails:
     /// every problem met on the way is a finding.
     pub async fn run(&self, kinds: &[ProbeKind], scope: Scope) -> Report {
+        self.run_capped(kinds, scope, Duration::MAX).await
+    }
+
+    /// [`Engine::run`] with the overall deadline at most `cap`.
+    pub async fn run_capped(&self, kinds: &[ProbeKind], scope: Scope, cap: Duration) -> Report {
         let config = &self.config;
         let started = Instant::now();
-        let deadline = started + Duration::from_millis(config.cluster.deadline_ms);
+        let deadline = started + Duration::from_millis(config.cluster.deadline_ms).min(cap);
         let symptom = scope.symptom;
         let ctx = ProbeContext {
             config: config.clone(),

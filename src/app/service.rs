@@ -2,6 +2,7 @@
 //! run's record, the incident thread, and the answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::incident::Incidents;
 use super::request::Request;
@@ -11,6 +12,11 @@ use crate::engine::{Engine, Report};
 use crate::finding::{ProbeKind, Severity};
 use crate::secret::Redactor;
 use crate::store::Store;
+
+/// Longest a chat-triggered run may take: well inside the 15 minutes a chat
+/// may keep a command's reply open (Discord's interaction token), whatever
+/// `cluster.deadline_ms` allows.
+pub const CHAT_RUN_CAP: Duration = Duration::from_secs(10 * 60);
 
 /// What every surface's handler shares.
 pub struct Service {
@@ -58,7 +64,10 @@ impl Service {
                 None
             }
         };
-        let report = self.engine.run(kinds, request.scope()).await;
+        let report = self
+            .engine
+            .run_capped(kinds, request.scope(), CHAT_RUN_CAP)
+            .await;
         if let Some(id) = run_id
             && let Err(e) = self.store.finish_run(id, &report).await
         {

@@ -58,14 +58,24 @@ pub enum Answer {
 }
 
 /// Where the answer to a command goes: whatever the surface needs to reply
-/// (Discord: the interaction token; another chat: its response URL). It is a
-/// short-lived credential, so it is never shown.
+/// (Discord: the interaction token; another chat: its response URL), the
+/// channel it was asked in (for a surface that must fall back to posting
+/// there) and who asked. The token is a short-lived credential, never shown.
 #[derive(Clone)]
-pub struct ReplyTo(pub crate::secret::Secret);
+pub struct ReplyTo {
+    pub token: crate::secret::Secret,
+    pub channel: Option<String>,
+    /// Who asked, as the surface names users (`discord:<id>`).
+    pub asked_by: String,
+}
 
 impl std::fmt::Debug for ReplyTo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReplyTo(***)")
+        f.debug_struct("ReplyTo")
+            .field("token", &"***")
+            .field("channel", &self.channel)
+            .field("asked_by", &self.asked_by)
+            .finish()
     }
 }
 

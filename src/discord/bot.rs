@@ -190,7 +190,11 @@ impl Bot {
                             }
                         };
                         if answer {
-                            let to = ReplyTo(Secret::new(ix.token.clone()));
+                            let to = ReplyTo {
+                                token: Secret::new(ix.token.clone()),
+                                channel: ix.channel_id.clone(),
+                                asked_by: ix.who(),
+                            };
                             bot.service.handle(cmd, &ix.who(), &to).await;
                         }
                     })),

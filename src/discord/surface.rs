@@ -75,10 +75,20 @@ impl DiscordSurface {
         )
     }
 
-    /// An answer as a Discord message body and its files.
-    pub fn render_answer(&self, answer: &Answer) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
+    /// An answer as a Discord message body and its files; `note` goes first.
+    pub fn render_answer(
+        &self,
+        answer: &Answer,
+        note: Option<&str>,
+    ) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
         match answer {
-            Answer::Text(text) => (render::text(text, &self.redactor, false), Vec::new()),
+            Answer::Text(text) => {
+                let text = match note {
+                    Some(n) => format!("{n}\n{text}"),
+                    None => text.clone(),
+                };
+                (render::text(&text, &self.redactor, false), Vec::new())
+            }
             Answer::Verdict {
                 report,
                 request,
@@ -86,7 +96,12 @@ impl DiscordSurface {
             } => {
                 let label = request.label();
                 let rerun = request.rerun_id();
-                let content = thread.as_ref().map(|t| format!("Incident thread: <#{t}>"));
+                let thread = thread.as_ref().map(|t| format!("Incident thread: <#{t}>"));
+                let content = match (note, thread) {
+                    (Some(n), Some(t)) => Some(format!("{n}\n{t}")),
+                    (Some(n), None) => Some(n.to_string()),
+                    (None, t) => t,
+                };
                 let pin = report
                     .verdict
                     .culprits
@@ -206,8 +221,8 @@ impl ChatSurface for DiscordSurface {
         answer: &'a Answer,
     ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(async move {
-            let (body, files) = self.render_answer(answer);
-            let token = to.0.expose();
+            let (body, files) = self.render_answer(answer, None);
+            let token = to.token.expose();
             let mut sent = self.rest.edit_original(token, &body, &files).await;
             // In http mode the work starts while our type 5 answer is still on
             // its way to Discord; a PATCH that outruns it meets "Unknown Webhook".
@@ -215,7 +230,25 @@ impl ChatSurface for DiscordSurface {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 sent = self.rest.edit_original(token, &body, &files).await;
             }
-            sent.map_err(delivery)
+            let Err(failed) = sent else {
+                return Ok(());
+            };
+            // The interaction token lives 15 minutes; when it is gone (or the
+            // edit failed for good) the answer still reaches the channel,
+            // posted with the bot's own token and naming who asked.
+            let Some(channel) = &to.channel else {
+                return Err(delivery(failed));
+            };
+            tracing::warn!(error = %failed, "answer not delivered through the interaction; posting it in the channel");
+            let note = format!(
+                "Answer for {} (the command's own reply could not be delivered):",
+                self.mention(&to.asked_by)
+            );
+            let (body, files) = self.render_answer(answer, Some(&note));
+            self.rest
+                .post(channel, &body, &files)
+                .await
+                .map_err(|e| ChatError::Delivery(format!("{failed}; then in the channel: {e}")))
         })
     }
 }

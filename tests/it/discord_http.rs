@@ -553,6 +553,31 @@ async fn a_500_then_success_delivers_the_verdict_once() {
 }
 
 #[tokio::test]
+async fn an_answer_whose_interaction_token_expired_is_posted_in_the_channel_naming_who_asked() {
+    let h = harness(healthy_cluster().await, "http").await;
+    let url = serve_http(h.bot.clone()).await;
+    h.fake.fail_next(
+        "@original",
+        401,
+        json!({"message": "Invalid Webhook Token", "code": 50027}),
+    );
+    let deferred = post_signed(&url, &command("500000000000000090", "health", &[], false))
+        .await
+        .json();
+    assert_eq!(deferred["type"], 5);
+    // The command's channel in fake_discord::command_interaction.
+    let posted = h
+        .fake
+        .wait_for("POST", "/channels/100000000000000005/messages", 1, WAIT)
+        .await;
+    assert_eq!(posted.len(), 1, "the verdict reaches the channel");
+    let content = posted[0].json["content"].as_str().unwrap_or_default();
+    assert!(content.contains("<@100000000000000006>"), "{content}");
+    assert_eq!(posted[0].json["allowed_mentions"], json!({"parse": []}));
+    assert!(posted[0].json["embeds"][0]["title"].is_string());
+}
+
+#[tokio::test]
 async fn a_message_retried_after_a_5xx_carries_the_same_enforced_nonce() {
     let h = harness(healthy_cluster().await, "gateway").await;
     h.fake.fail_next(
