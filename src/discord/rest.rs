@@ -42,6 +42,83 @@ pub struct Rest {
     pub total: Duration,
     /// Counts delivered and failed posts (`aisbf_doctor_discord_posts_total`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Discord's rate limits as its answers state them, shared by every
+    /// clone of this client (every task of the process).
+    limits: std::sync::Arc<std::sync::Mutex<RateLimits>>,
+}
+
+/// Requests per second Discord allows a bot across all routes.
+const GLOBAL_PER_SECOND: usize = 50;
+
+/// What Discord's rate-limit headers said, per route, and the global limit.
+#[derive(Default)]
+struct RateLimits {
+    /// Per route (method and path): requests left and when the bucket resets.
+    routes: std::collections::HashMap<String, (u32, std::time::Instant)>,
+    /// A global 429 holds every request until then.
+    global_until: Option<std::time::Instant>,
+    /// When the last requests went out (at most [`GLOBAL_PER_SECOND`]).
+    recent: std::collections::VecDeque<std::time::Instant>,
+    /// One request in flight per route: a burst into one thread queues
+    /// behind the answer that says how much of the bucket is left.
+    queues: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl RateLimits {
+    /// How long to wait before sending on `route`; `Duration::ZERO` reserves
+    /// a request in its bucket and in the global second.
+    fn reserve(&mut self, route: &str, now: std::time::Instant) -> Duration {
+        let mut wait = Duration::ZERO;
+        if let Some(until) = self.global_until {
+            wait = wait.max(until.saturating_duration_since(now));
+        }
+        if let Some((remaining, reset)) = self.routes.get(route)
+            && *remaining == 0
+        {
+            wait = wait.max(reset.saturating_duration_since(now));
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= GLOBAL_PER_SECOND
+            && let Some(first) = self.recent.front()
+        {
+            wait = wait.max((*first + Duration::from_secs(1)).saturating_duration_since(now));
+        }
+        if wait.is_zero() {
+            self.recent.push_back(now);
+            if let Some((remaining, _)) = self.routes.get_mut(route) {
+                *remaining = remaining.saturating_sub(1);
+            }
+        }
+        wait
+    }
+
+    /// Records what an answer's headers say about `route`.
+    fn learn(
+        &mut self,
+        route: &str,
+        headers: &reqwest::header::HeaderMap,
+        now: std::time::Instant,
+    ) {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let (Some(remaining), Some(reset_after)) =
+            (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after"))
+        {
+            let reset = now + Duration::from_secs_f64(reset_after.clamp(0.0, 3600.0));
+            self.routes
+                .insert(route.to_string(), (remaining.max(0.0) as u32, reset));
+        }
+    }
 }
 
 /// A file to upload with a message.
@@ -65,6 +142,7 @@ impl Rest {
             rate_limit_retries: 5,
             total: Duration::from_secs(30),
             metrics: None,
+            limits: Default::default(),
         })
     }
 
@@ -122,7 +200,34 @@ impl Rest {
         // Creating a thread twice makes two threads: once the request may
         // have reached Discord (a 5xx, a timeout), it is not sent again.
         let repeatable = !(method == reqwest::Method::POST && path.ends_with("/threads"));
+        let route = format!("{method} {path}");
+        let queue = {
+            let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            limits.queues.entry(route.clone()).or_default().clone()
+        };
+        let _turn = queue.lock().await;
         loop {
+            // Wait for the bucket (and the global limit) instead of drawing a
+            // 429: Discord bans IPs that collect too many invalid requests.
+            loop {
+                let wait = {
+                    let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+                    limits.reserve(&route, std::time::Instant::now())
+                };
+                if wait.is_zero() {
+                    break;
+                }
+                if wait > self.total.saturating_sub(started.elapsed()) {
+                    return Err(fail(
+                        format!(
+                            "rate limit resets in {:.1} s, longer than we wait",
+                            wait.as_secs_f64()
+                        ),
+                        None,
+                    ));
+                }
+                tokio::time::sleep(wait).await;
+            }
             let mut maybe_sent = true;
             let mut req = self.client.request(method.clone(), &url);
             if auth {
@@ -155,6 +260,10 @@ impl Rest {
             let (status, retry_after, text) = match answer {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    {
+                        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+                        limits.learn(&route, resp.headers(), std::time::Instant::now());
+                    }
                     let header = resp
                         .headers()
                         .get("retry-after")
@@ -179,6 +288,15 @@ impl Rest {
                         .and_then(|v| v["retry_after"].as_f64());
                     let secs = from_body.or(retry_after).unwrap_or(1.0).max(0.0);
                     let wait = Duration::from_secs_f64(secs.min(3600.0));
+                    let global = serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .and_then(|v| v["global"].as_bool())
+                        .unwrap_or(false);
+                    if global {
+                        // A global limit holds every request of the process.
+                        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+                        limits.global_until = Some(std::time::Instant::now() + wait);
+                    }
                     let left = self.total.saturating_sub(started.elapsed());
                     if wait > self.max_retry_after || wait > left {
                         return Err(fail(

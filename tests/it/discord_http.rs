@@ -578,6 +578,24 @@ async fn an_answer_whose_interaction_token_expired_is_posted_in_the_channel_nami
 }
 
 #[tokio::test]
+async fn a_burst_of_verdicts_into_one_thread_queues_for_the_bucket_and_draws_no_429() {
+    let h = harness(healthy_cluster().await, "gateway").await;
+    // Discord's 5 messages per 5 s per channel, scaled down.
+    h.fake.limit_channels(2, Duration::from_millis(300));
+    let posts = (0..8).map(|i| {
+        let rest = h.bot.rest.clone();
+        async move {
+            rest.post("700", &json!({"content": format!("verdict {i}")}), &[])
+                .await
+        }
+    });
+    let results = futures::future::join_all(posts).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(h.fake.matching("POST", "/channels/700/messages").len(), 8);
+    assert_eq!(h.fake.invalid_requests(), 0, "no 429 drawn");
+}
+
+#[tokio::test]
 async fn a_message_retried_after_a_5xx_carries_the_same_enforced_nonce() {
     let h = harness(healthy_cluster().await, "gateway").await;
     h.fake.fail_next(

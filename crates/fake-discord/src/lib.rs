@@ -52,6 +52,13 @@ struct Inner {
     identifies: u32,
     resumes: u32,
     seq: u64,
+    /// Per-channel message limit (messages per window), like Discord's
+    /// 5 per 5 s: `None` enforces nothing.
+    channel_limit: Option<(usize, std::time::Duration)>,
+    /// Message times per channel inside the current window.
+    channel_sent: std::collections::HashMap<String, VecDeque<Instant>>,
+    /// 401, 403 and 429 answers: Discord bans an IP after 10,000 in 10 minutes.
+    invalid: u32,
 }
 
 pub struct FakeDiscord {
@@ -180,6 +187,17 @@ impl FakeDiscord {
             body,
             headers,
         });
+    }
+
+    /// Enforces `limit` messages per `window` per channel, answering
+    /// rate-limit headers on every message and 429 past the limit.
+    pub fn limit_channels(&self, limit: usize, window: std::time::Duration) {
+        lock(&self.inner).channel_limit = Some((limit, window));
+    }
+
+    /// How many 401, 403 and 429 answers were given.
+    pub fn invalid_requests(&self) -> u32 {
+        lock(&self.inner).invalid
     }
 
     /// Sets what `GET .../commands` returns.
@@ -321,7 +339,50 @@ async fn rest(
                 json!({"id": id.to_string(), "type": 11, "parent_id": c, "name": json_body["name"].clone()}),
                 vec![],
             ),
-            ("POST", ["channels", c, "messages"]) => (200, message(id, c, &json_body), vec![]),
+            ("POST", ["channels", c, "messages"]) => match inner.channel_limit {
+                None => (200, message(id, c, &json_body), vec![]),
+                Some((limit, window)) => {
+                    let now = Instant::now();
+                    let sent = inner.channel_sent.entry(c.to_string()).or_default();
+                    while sent
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) >= window)
+                    {
+                        sent.pop_front();
+                    }
+                    let reset = sent
+                        .front()
+                        .map(|t| window.saturating_sub(now.duration_since(*t)))
+                        .unwrap_or(window);
+                    let headers = |remaining: usize| {
+                        vec![
+                            ("x-ratelimit-limit".to_string(), limit.to_string()),
+                            ("x-ratelimit-remaining".to_string(), remaining.to_string()),
+                            (
+                                "x-ratelimit-reset-after".to_string(),
+                                format!("{:.3}", reset.as_secs_f64()),
+                            ),
+                            (
+                                "x-ratelimit-bucket".to_string(),
+                                "channel-messages".to_string(),
+                            ),
+                        ]
+                    };
+                    if sent.len() >= limit {
+                        let mut h = headers(0);
+                        h.push(("x-ratelimit-scope".to_string(), "user".to_string()));
+                        (
+                            429,
+                            json!({"message": "You are being rate limited.", "retry_after": reset.as_secs_f64(), "global": false}),
+                            h,
+                        )
+                    } else {
+                        sent.push_back(now);
+                        let left = limit - sent.len();
+                        (200, message(id, c, &json_body), headers(left))
+                    }
+                }
+            },
             ("PATCH", ["channels", c]) => (
                 200,
                 json!({"id": c, "type": 11, "thread_metadata": {"archived": true}}),
@@ -339,6 +400,9 @@ async fn rest(
             _ => (404, json!({"message": "404: Not Found", "code": 0}), vec![]),
         }
     };
+    if matches!(status, 401 | 403 | 429) {
+        inner.invalid += 1;
+    }
     inner.requests.push(Recorded {
         method: method.to_string(),
         path,
