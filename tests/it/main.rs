@@ -24,3 +24,4 @@ mod secrets;
 mod store;
 mod traffic;
 mod watch;
+mod watch_outbox;
