@@ -162,6 +162,46 @@ async fn a_leader_killed_between_delivering_and_saving_is_not_announced_again() 
     );
 }
 
+/// The leader dies right after recording the intent, before saving the
+/// state it leads to (a trigger fails that save). Its successor delivers the
+/// intent and takes its target as the state: one announcement, not two.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_killed_between_the_intent_and_the_state_save_is_announced_once() {
+    let env = Env::create("outbox_intent");
+    let store = env.store().await;
+    env.db.exec(
+        "CREATE TABLE kill_switch (armed INT);
+         CREATE TRIGGER kill_insert BEFORE INSERT ON watch_state FOR EACH ROW SET NEW.state = IF((SELECT COUNT(*) FROM kill_switch) > 0, NULL, NEW.state);
+         CREATE TRIGGER kill_update BEFORE UPDATE ON watch_state FOR EACH ROW SET NEW.state = IF((SELECT COUNT(*) FROM kill_switch) > 0, NULL, NEW.state);
+         CREATE TRIGGER arm AFTER INSERT ON outbox FOR EACH ROW INSERT INTO kill_switch VALUES (1)",
+    );
+    let cluster = FakeCluster::start(two_nodes()).await.expect("fake");
+    cluster.nodes[1].set_failing(true);
+    let text = config(&env, &cluster);
+    let a_chat = Arc::new(Scripted::default());
+    let a = runner(&text, store.clone(), a_chat.clone()).await;
+    assert!(
+        matches!(a.tick().await, Ok(Tick::Ran { .. })),
+        "confirm 1/2"
+    );
+    assert!(
+        a.tick().await.is_err(),
+        "the state save after the intent fails"
+    );
+    drop(a);
+    assert!(a_chat.posts().is_empty());
+    env.db.exec("DROP TRIGGER arm; DELETE FROM kill_switch");
+
+    let b_chat = Arc::new(Scripted::default());
+    let b = runner(&text, env.store().await, b_chat.clone()).await;
+    for _ in 0..3 {
+        assert!(matches!(b.tick().await, Ok(Tick::Ran { .. })));
+    }
+    assert_eq!(b_chat.posts(), vec!["open NewFailure".to_string()]);
+    let incidents = store.incidents(10).await.expect("incidents");
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+}
+
 /// The leader recorded the change and died in the middle of posting it (the
 /// post never reached the chat). The successor delivers it first, once,
 /// even though the cluster recovered meanwhile, then announces the recovery.
