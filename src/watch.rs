@@ -60,6 +60,11 @@ pub enum Change {
 pub struct WatchState {
     pub announced: Condition,
     pub pending: Option<(Condition, u32)>,
+    /// The newest outbox row (announcement intent) this state includes; a
+    /// newer row means the state write after it was lost, and that row's
+    /// target is the state (see `store::outbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<i64>,
 }
 
 impl Default for WatchState {
@@ -67,6 +72,7 @@ impl Default for WatchState {
         Self {
             announced: Condition::healthy(),
             pending: None,
+            outbox_id: None,
         }
     }
 }

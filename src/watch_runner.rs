@@ -9,8 +9,11 @@
 //! nor misses a change. Right before each post the lease is checked again
 //! ([`Lease::still_leader`]): a deposed leader posts nothing.
 //!
-//! A change is marked announced only after it was delivered; a failed delivery
-//! is logged with its reason and retried on the next run that still sees it.
+//! Post first, save after is avoided with an outbox (`store::outbox`): a
+//! change is recorded as a pending announcement together with the state it
+//! leads to, then delivered and marked delivered with its incident write. A
+//! failed delivery is logged with its reason and retried, in order, on the
+//! next run; a new leader delivers a dead one's pending rows before probing.
 //!
 //! Entry points: [`run`] (the loop, for `watch` and `serve`) and
 //! [`Runner::tick`] (one scheduled run, for `watch --once` and tests).
@@ -258,9 +261,23 @@ impl Runner {
         }
     }
 
-    /// The shared state; from the open incident when no state was written yet.
+    /// The shared state; from the open incident when no state was written
+    /// yet. A recorded announcement newer than the stored state means the
+    /// state write after it was lost (its leader died): its target is the state.
     async fn load_state(&self) -> Result<WatchState, WatchError> {
-        if let Some(s) = self.store.watch_state(self.cluster()).await? {
+        let stored = self.store.watch_state(self.cluster()).await?;
+        let newest = self.store.newest_announcement(self.cluster()).await?;
+        if let Some((id, target)) = newest
+            && stored
+                .as_ref()
+                .is_none_or(|s| s.outbox_id.is_none_or(|seen| seen < id))
+        {
+            return Ok(WatchState {
+                outbox_id: Some(id),
+                ..target
+            });
+        }
+        if let Some(s) = stored {
             return Ok(s);
         }
         let open = self.store.open_incident_of(self.cluster()).await?;
@@ -276,16 +293,47 @@ impl Runner {
                     },
                 },
                 pending: None,
+                outbox_id: None,
             },
             None => WatchState::default(),
         })
     }
 
-    /// One scheduled run: lead, probe, record, step, announce, follow up.
+    /// Delivers the pending announcements in order (a dead leader's first),
+    /// checking the lease before each; stops at the first failed delivery so
+    /// the order holds, and retries it on the next run. `None` when deposed.
+    async fn deliver_pending(&self, fence: Option<i64>) -> Result<Option<Vec<Change>>, WatchError> {
+        let mut delivered = Vec::new();
+        for out in self.store.pending_announcements(self.cluster()).await? {
+            if !self.may_post().await {
+                return Ok(None);
+            }
+            match self.incidents.deliver(&out, fence, WHO).await {
+                Ok(()) => delivered.push(out.change),
+                Err(e) => {
+                    tracing::warn!(
+                        change = ?out.change,
+                        outbox = out.id,
+                        reason = %self.scrub(&e),
+                        "announcement failed; retrying on the next run"
+                    );
+                    break;
+                }
+            }
+        }
+        Ok(Some(delivered))
+    }
+
+    /// One scheduled run: lead, deliver what is pending, probe, record, step,
+    /// record the announcement's intent with the new state, deliver, follow up.
     pub async fn tick(&self) -> Result<Tick, WatchError> {
         if !self.lead().await {
             return Ok(Tick::Follower);
         }
+        // A predecessor's pending announcements go out before anything else.
+        let Some(mut announced) = self.deliver_pending(self.fence().await).await? else {
+            return Ok(Tick::Deposed);
+        };
         let cluster = self.cluster().to_string();
         let run_id = self
             .store
@@ -297,36 +345,38 @@ impl Runner {
 
         let fence = self.fence().await;
         let mut state = self.load_state().await?;
-        let before = state.clone();
-        let observed = Condition::of(&report);
-        let mut announced = Vec::new();
-        if let Some(change) = state.step(observed.clone(), self.watch.confirm) {
+        let change = state.step(Condition::of(&report), self.watch.confirm);
+        let mut intent = None;
+        if let Some(change) = change {
             if !self.may_post().await {
                 return Ok(Tick::Deposed);
             }
-            match self.incidents.announce(change, &report, fence, WHO).await {
-                Ok(()) => announced.push(change),
-                Err(e) => {
-                    tracing::warn!(
-                        change = ?change,
-                        reason = %self.scrub(&e),
-                        "announcement failed; retrying on the next run"
-                    );
-                    // Not announced: the next run that still sees this
-                    // condition announces it without waiting again.
-                    state = before;
-                    state.pending = Some((observed, self.watch.confirm));
-                }
-            }
+            // Intent first: a leader killed from here on leaves a pending row
+            // its successor delivers, and a state that does not announce again.
+            let id = self
+                .store
+                .record_announcement(&cluster, change, &report, &state, fence.unwrap_or(0))
+                .await?;
+            state.outbox_id = Some(id);
+            intent = Some(id);
         }
         let written = self
             .store
             .save_watch_state(&cluster, &state, fence.unwrap_or(0))
             .await?;
         if !written {
+            if let Some(id) = intent {
+                self.store.discard_announcement(id).await?;
+            }
             tracing::warn!("a newer leader wrote the watch state; this replica was deposed");
             self.metrics.set_leader(false);
             return Ok(Tick::Deposed);
+        }
+        if intent.is_some() {
+            let Some(delivered) = self.deliver_pending(fence).await? else {
+                return Ok(Tick::Deposed);
+            };
+            announced.extend(delivered);
         }
         self.follow_ups(&report, fence).await?;
         Ok(Tick::Ran {

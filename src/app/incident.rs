@@ -6,6 +6,7 @@
 //! store write and the post are ordered so that watch mode never records an
 //! incident it did not announce.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::chat::{Announcement, ChatError, ChatSurface};
 use crate::engine::Report;
 use crate::finding::Severity;
 use crate::secret::Redactor;
-use crate::store::{FollowUp, Incident, Store, StoreError, now_ms};
+use crate::store::{FollowUp, Incident, Outgoing, Store, StoreError, now_ms};
 use crate::watch::Change;
 
 /// One cluster's incidents in one chat.
@@ -163,34 +164,34 @@ impl Incidents {
         }
     }
 
-    /// Watch mode: delivers one change and records it in the incident table.
-    /// The thread is opened before the incident row is written, so no
-    /// incident exists without its announcement.
-    pub async fn announce(
+    /// Watch mode: delivers one recorded announcement (see `store::outbox`)
+    /// and, in one transaction, writes what it implies to the incident table
+    /// and marks it delivered. The thread is opened before the incident row
+    /// is written, so no incident exists without its announcement.
+    pub async fn deliver(
         &self,
-        change: Change,
-        report: &Report,
+        out: &Outgoing,
         fence: Option<i64>,
         who: &str,
     ) -> Result<(), ChatError> {
+        let report = &out.report;
         let message = Announcement {
-            change: Some(change),
+            change: Some(out.change),
             report: report.clone(),
             note: None,
             fence,
         };
         let open = self.open_incident().await?;
-        match (change, open) {
-            (Change::Recovery, None) => Ok(()),
+        let written = match (out.change, open) {
+            (Change::Recovery, None) => self.store.mark_delivered(out.id).await?,
             (Change::Recovery, Some(incident)) => {
                 let summary = recovery_summary(&incident, now_ms());
                 if let Some(thread) = &incident.thread_id {
                     self.surface.close_thread(thread, &summary).await?;
                 }
-                Ok(self
-                    .store
-                    .close_incident(incident.id, who, &summary)
-                    .await?)
+                self.store
+                    .deliver_close(out.id, incident.id, who, &summary)
+                    .await?
             }
             (
                 _,
@@ -200,18 +201,29 @@ impl Incidents {
                 }),
             ) => {
                 // Escalation (or a failure while an incident is still open).
-                self.surface.post(&thread, &message).await
+                self.surface.post(&thread, &message).await?;
+                self.store.mark_delivered(out.id).await?
             }
             (_, open) => {
                 let title = incident_title(report);
                 let thread = self.surface.open_thread(&title, &message).await?;
-                let incident = match open {
-                    Some(i) => i,
-                    None => self.store.open_incident(&self.cluster, report, who).await?,
-                };
-                Ok(self.store.set_thread(incident.id, &thread).await?)
+                match open {
+                    Some(i) => self.store.deliver_thread(out.id, i.id, &thread).await?,
+                    None => {
+                        self.store
+                            .deliver_new_incident(out.id, &self.cluster, report, who, &thread)
+                            .await?
+                    }
+                }
             }
+        };
+        if !written {
+            tracing::warn!(
+                outbox = out.id,
+                "announcement already marked delivered by another leader"
+            );
         }
+        Ok(())
     }
 
     /// Opens follow-ups for drift seen during an incident and repairs the
@@ -238,6 +250,7 @@ impl Incidents {
         every: Duration,
     ) -> Result<Vec<(FollowUp, String)>, StoreError> {
         let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        let mut threads: HashMap<i64, Option<String>> = HashMap::new();
         let mut due = Vec::new();
         for fu in self.store.open_follow_ups_of(Some(&self.cluster)).await? {
             let since = fu.last_reminded_at_ms.unwrap_or(fu.opened_at_ms);
@@ -247,12 +260,19 @@ impl Incidents {
             let Some(incident_id) = fu.incident_id else {
                 continue;
             };
-            if let Some(thread) = self
-                .store
-                .incident(incident_id)
-                .await?
-                .and_then(|i| i.thread_id)
-            {
+            let thread = match threads.get(&incident_id) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self
+                        .store
+                        .incident(incident_id)
+                        .await?
+                        .and_then(|i| i.thread_id);
+                    threads.insert(incident_id, t.clone());
+                    t
+                }
+            };
+            if let Some(thread) = thread {
                 due.push((fu, thread));
             }
         }

@@ -12,11 +12,22 @@ pub fn when(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Every culprit (for `show`): the store keeps them all.
 fn culprits(i: &Incident) -> String {
     if i.culprits.is_empty() {
         "-".into()
     } else {
         i.culprits.join(", ")
+    }
+}
+
+/// The first few culprits and how many more, so a listing line stays one
+/// line in a large outage.
+fn few_culprits(i: &Incident) -> String {
+    if i.culprits.is_empty() {
+        "-".into()
+    } else {
+        crate::finding::name_few(&i.culprits, 3, "more")
     }
 }
 
@@ -60,7 +71,7 @@ pub fn list(incidents: &[Incident], open_follow_ups: &[FollowUp]) -> String {
             i.state,
             i.cluster,
             <&str>::from(i.layer),
-            culprits(i),
+            few_culprits(i),
             when(i.opened_at_ms),
             i.opened_by
         );
@@ -158,6 +169,31 @@ mod tests {
             "{out}"
         );
         assert!(!out.lines().any(|l| l.starts_with("verdict:")), "{out}");
+    }
+
+    #[test]
+    fn a_large_outage_lists_a_few_culprits_and_shows_them_all() {
+        let i = Incident {
+            id: 9,
+            cluster: "prod".into(),
+            state: IncidentState::Open,
+            layer: Layer::Node,
+            culprits: (0..1000).map(|n| format!("aisbf-{n:04}")).collect(),
+            summary: "s".into(),
+            thread_id: None,
+            opened_at_ms: 0,
+            opened_by: "watch".into(),
+            closed_at_ms: None,
+            closed_by: None,
+        };
+        let listed = list(std::slice::from_ref(&i), &[]);
+        let line = listed.lines().next().unwrap_or_default();
+        assert!(
+            line.contains("aisbf-0000, aisbf-0001, aisbf-0002 and 997 more"),
+            "{line}"
+        );
+        assert!(line.len() < 200, "{line}");
+        assert!(show(&i, &[]).contains("aisbf-0999"));
     }
 
     #[test]

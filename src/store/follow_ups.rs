@@ -4,7 +4,9 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, clip, column, now_ms, parse_enum};
+use std::collections::{HashMap, HashSet};
+
+use super::{Store, StoreError, clip, column, now_ms, parse_enum, query_err};
 use crate::engine::Report;
 use crate::finding::{Code, Severity};
 use crate::verdict::Action;
@@ -52,42 +54,50 @@ impl Store {
         if report.verdict.action != Action::EditInfrastructure {
             return Ok(Vec::new());
         }
-        let mut opened = Vec::new();
-        for f in report
+        // One read of what is open and one transaction for what is new: a
+        // large outage opens hundreds at once.
+        let open: HashSet<(String, Code)> = self
+            .open_follow_ups_of(Some(cluster))
+            .await?
+            .into_iter()
+            .map(|fu| (fu.subject, fu.code))
+            .collect();
+        let culprits: HashSet<&str> = report.verdict.culprits.iter().map(String::as_str).collect();
+        let mut seen = HashSet::new();
+        let new: Vec<_> = report
             .findings
             .iter()
-            .filter(|f| f.severity == report.status && report.verdict.culprits.contains(&f.subject))
-        {
-            let code = f.code.as_str();
-            let exists = self
-                .fetch_one_of(
-                    "look for an open follow-up",
-                    sqlx::query(
-                        "SELECT id FROM follow_ups WHERE cluster = ? AND subject = ? AND code = ? AND repaired_at_ms IS NULL LIMIT 1",
-                    )
-                    .bind(cluster)
-                    .bind(&f.subject)
-                    .bind(code),
-                    |_| Ok(()),
-                )
-                .await?;
-            if exists.is_some() {
-                continue;
-            }
+            .filter(|f| f.severity == report.status && culprits.contains(f.subject.as_str()))
+            .filter(|f| !open.contains(&(f.subject.clone(), f.code)))
+            .filter(|f| seen.insert((f.subject.clone(), f.code)))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        const WHAT: &str = "open a follow-up";
+        let mut tx = self.pool.begin().await.map_err(query_err(WHAT))?;
+        let mut ids = Vec::with_capacity(new.len());
+        for f in new {
             let id = self
-                .insert(
-                    "open a follow-up",
+                .insert_on(
+                    &mut tx,
+                    WHAT,
                     sqlx::query(
                         "INSERT INTO follow_ups (incident_id, cluster, subject, code, note, opened_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
                     )
                     .bind(incident_id)
                     .bind(clip(cluster))
                     .bind(clip(&f.subject))
-                    .bind(code)
+                    .bind(f.code.as_str())
                     .bind(clip(&f.message))
                     .bind(now_ms()),
                 )
                 .await?;
+            ids.push(id);
+        }
+        tx.commit().await.map_err(query_err(WHAT))?;
+        let mut opened = Vec::with_capacity(ids.len());
+        for id in ids {
             if let Some(fu) = self.follow_up(id).await? {
                 opened.push(fu);
             }
@@ -105,7 +115,9 @@ impl Store {
         .await
     }
 
-    /// Follow-ups not yet repaired (all clusters when `cluster` is None).
+    /// Follow-ups not yet repaired (all clusters when `cluster` is None),
+    /// oldest first; every one (a large outage opens hundreds, and watch mode
+    /// tracks and reminds each; listings cut what they show).
     pub async fn open_follow_ups_of(
         &self,
         cluster: Option<&str>,
@@ -115,7 +127,7 @@ impl Store {
             Some(c) => self.fetch_all_of(
                 WHAT,
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM follow_ups WHERE cluster = ? AND repaired_at_ms IS NULL ORDER BY id LIMIT 500"
+                    "SELECT {COLUMNS} FROM follow_ups WHERE cluster = ? AND repaired_at_ms IS NULL ORDER BY id"
                 ))
                 .bind(c),
                 follow_up_from,
@@ -124,7 +136,7 @@ impl Store {
             None => self.fetch_all_of(
                 WHAT,
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM follow_ups WHERE repaired_at_ms IS NULL ORDER BY id LIMIT 500"
+                    "SELECT {COLUMNS} FROM follow_ups WHERE repaired_at_ms IS NULL ORDER BY id"
                 )),
                 follow_up_from,
             )
@@ -140,7 +152,7 @@ impl Store {
         self.fetch_all_of(
             "list an incident's follow-ups",
             sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM follow_ups WHERE incident_id = ? ORDER BY id LIMIT 500"
+                "SELECT {COLUMNS} FROM follow_ups WHERE incident_id = ? ORDER BY id"
             ))
             .bind(incident_id),
             follow_up_from,
@@ -156,14 +168,19 @@ impl Store {
         cluster: &str,
         report: &Report,
     ) -> Result<Vec<FollowUp>, StoreError> {
+        let mut by_subject: HashMap<&str, Vec<&crate::finding::Finding>> = HashMap::new();
+        for f in &report.findings {
+            by_subject.entry(f.subject.as_str()).or_default().push(f);
+        }
         let mut repaired = Vec::new();
         for fu in self.open_follow_ups_of(Some(cluster)).await? {
-            let still_broken = report
-                .findings
+            let Some(seen) = by_subject.get(fu.subject.as_str()) else {
+                continue;
+            };
+            let still_broken = seen
                 .iter()
-                .any(|f| f.subject == fu.subject && f.code == fu.code && f.severity > Severity::Ok);
-            let looked = report.findings.iter().any(|f| f.subject == fu.subject);
-            if looked && !still_broken {
+                .any(|f| f.code == fu.code && f.severity > Severity::Ok);
+            if !still_broken {
                 self.execute(
                     "mark a follow-up repaired",
                     sqlx::query("UPDATE follow_ups SET repaired_at_ms = ? WHERE id = ?")

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, clip, column, enum_str, now_ms, parse_enum};
+use super::{Store, StoreError, clip, column, enum_str, now_ms, parse_enum, text};
 use crate::engine::Report;
 use crate::verdict::Layer;
 
@@ -47,11 +47,16 @@ pub struct Incident {
     pub closed_by: Option<String>,
 }
 
-const COLUMNS: &str = "id, cluster, state, layer, culprits, summary, thread_id, opened_at_ms, opened_by, closed_at_ms, closed_by";
+pub(super) const COLUMNS: &str = "id, cluster, state, layer, culprits, summary, thread_id, opened_at_ms, opened_by, closed_at_ms, closed_by";
 const WHAT: &str = "read an incident";
 
-fn incident_from(r: &AnyRow) -> Result<Incident, StoreError> {
-    let culprits: String = column(r, WHAT, "culprits")?;
+/// The culprits column: every culprit, uncut (chat renderers cut what they show).
+pub(super) fn culprits_json(report: &Report) -> String {
+    serde_json::to_string(&report.verdict.culprits).unwrap_or_default()
+}
+
+pub(super) fn incident_from(r: &AnyRow) -> Result<Incident, StoreError> {
+    let culprits = text(r, WHAT, "culprits")?;
     Ok(Incident {
         id: column(r, WHAT, "id")?,
         cluster: column(r, WHAT, "cluster")?,
@@ -59,7 +64,7 @@ fn incident_from(r: &AnyRow) -> Result<Incident, StoreError> {
         layer: parse_enum("incidents.layer", column(r, WHAT, "layer")?)?,
         // Culprits are informative only: an unreadable list reads as none.
         culprits: serde_json::from_str(&culprits).unwrap_or_default(),
-        summary: column(r, WHAT, "summary")?,
+        summary: text(r, WHAT, "summary")?,
         thread_id: column(r, WHAT, "thread_id")?,
         opened_at_ms: column(r, WHAT, "opened_at_ms")?,
         opened_by: column(r, WHAT, "opened_by")?,
@@ -97,8 +102,8 @@ impl Store {
                 )
                 .bind(clip(cluster))
                 .bind(enum_str(report.verdict.layer))
-                .bind(clip(&serde_json::to_string(&report.verdict.culprits).unwrap_or_default()))
-                .bind(clip(&report.verdict.summary))
+                .bind(culprits_json(report))
+                .bind(&report.verdict.summary)
                 .bind(now_ms())
                 .bind(clip(opened_by)),
             )

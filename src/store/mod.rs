@@ -13,6 +13,7 @@
 mod follow_ups;
 mod incidents;
 mod interactions;
+mod outbox;
 mod runs;
 mod watch_state;
 
@@ -28,6 +29,7 @@ use crate::secret::Secret;
 
 pub use follow_ups::FollowUp;
 pub use incidents::{Incident, IncidentState};
+pub use outbox::Outgoing;
 pub use runs::RunRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -87,6 +89,13 @@ pub enum StoreError {
     /// The encoded watch state does not fit its column.
     #[error("store query failed: watch state too large (too many culprits)")]
     WatchStateTooLarge,
+    /// An outbox row could not be encoded or read back.
+    #[error("store query failed: outbox row {id} is unreadable: {source}")]
+    UnreadableOutbox {
+        id: i64,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Wraps a failed query's error with the operation it was for.
@@ -117,8 +126,12 @@ pub struct Store {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
 
-/// Longest text kept per column (the MySQL schema uses VARCHAR(4000)).
+/// Longest text kept per short column (the MySQL schema uses VARCHAR(4000)).
 const MAX_TEXT: usize = 4000;
+
+/// Longest encoded watch state (MEDIUMTEXT holds 16 MiB; a state with 10,000
+/// culprits is well under 1 MiB).
+const MAX_STATE: usize = 8 << 20;
 
 fn clip(s: &str) -> String {
     crate::http::truncate(s, MAX_TEXT - 1)
@@ -162,10 +175,21 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Runs an INSERT and returns the new row's id. The id is read on the same
-    /// connection: sqlx's Any driver does not report SQLite's rowid itself.
+    /// Runs an INSERT and returns the new row's id.
     async fn insert(&self, what: &'static str, query: AnyQuery<'_>) -> Result<i64, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(query_err(what))?;
+        self.insert_on(&mut conn, what, query).await
+    }
+
+    /// Runs an INSERT on `conn` (a pooled connection or a transaction) and
+    /// returns the new row's id. The id is read on the same connection:
+    /// sqlx's Any driver does not report SQLite's rowid itself.
+    async fn insert_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        what: &'static str,
+        query: AnyQuery<'_>,
+    ) -> Result<i64, StoreError> {
         let r = query.execute(&mut *conn).await.map_err(query_err(what))?;
         if let Some(id) = r.last_insert_id() {
             return Ok(id);
@@ -219,6 +243,24 @@ where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(name).map_err(query_err(what))
+}
+
+/// Reads a long-text column. MySQL reports MEDIUMTEXT as a blob type, which
+/// sqlx's Any driver will not decode as a string: read the bytes then.
+fn text(row: &AnyRow, what: &'static str, name: &str) -> Result<String, StoreError> {
+    Ok(opt_text(row, what, name)?.unwrap_or_default())
+}
+
+/// The same for a nullable long-text column.
+fn opt_text(row: &AnyRow, what: &'static str, name: &str) -> Result<Option<String>, StoreError> {
+    match row.try_get::<Option<String>, _>(name) {
+        Ok(s) => Ok(s),
+        Err(sqlx::Error::ColumnDecode { .. }) => Ok(row
+            .try_get::<Option<Vec<u8>>, _>(name)
+            .map_err(query_err(what))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Err(e) => Err(query_err(what)(e)),
+    }
 }
 
 /// An enum as its serde name (`edit_infrastructure`), the form stored in text columns.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, clip, column, enum_str, now_ms, query_err};
+use super::{Store, StoreError, clip, column, enum_str, now_ms, opt_text, query_err};
 use crate::engine::Report;
 use crate::finding::ProbeKind;
 
@@ -34,7 +34,7 @@ fn run_from(r: &AnyRow) -> Result<RunRow, StoreError> {
         probes: column(r, WHAT, "probes")?,
         status: column(r, WHAT, "status")?,
         layer: column(r, WHAT, "layer")?,
-        summary: column(r, WHAT, "summary")?,
+        summary: opt_text(r, WHAT, "summary")?,
         elapsed_ms: column(r, WHAT, "elapsed_ms")?,
     })
 }
@@ -71,8 +71,8 @@ impl Store {
         .bind(report.status.as_str())
         .bind(enum_str(report.verdict.layer))
         .bind(enum_str(report.verdict.action))
-        .bind(clip(&serde_json::to_string(&report.verdict.culprits).unwrap_or_default()))
-        .bind(clip(&report.verdict.summary))
+        .bind(serde_json::to_string(&report.verdict.culprits).unwrap_or_default())
+        .bind(&report.verdict.summary)
         .bind(i64::try_from(report.elapsed_ms).unwrap_or(i64::MAX))
         .bind(run_id)
         .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! The `watch_state` table: watch mode's shared state (see `watch_runner`),
 //! one row per cluster, fenced so a deposed leader cannot overwrite it.
 
-use super::{MAX_TEXT, Store, StoreError, clip, column, now_ms, query_err};
+use super::{MAX_STATE, Store, StoreError, clip, now_ms, query_err, text};
 use crate::watch::WatchState;
 
 impl Store {
@@ -12,7 +12,7 @@ impl Store {
             .fetch_one_of(
                 WHAT,
                 sqlx::query("SELECT state FROM watch_state WHERE cluster = ?").bind(cluster),
-                |row| column::<String>(row, WHAT, "state"),
+                |row| text(row, WHAT, "state"),
             )
             .await?;
         let Some(text) = text else {
@@ -50,7 +50,7 @@ impl Store {
         const WHAT: &str = "save the watch state";
         let text = serde_json::to_string(state)
             .map_err(|source| StoreError::EncodeWatchState { source })?;
-        if text.len() >= MAX_TEXT {
+        if text.len() >= MAX_STATE {
             return Err(StoreError::WatchStateTooLarge);
         }
         let inserted = sqlx::query(

@@ -25,3 +25,4 @@ mod store;
 mod traffic;
 mod watch;
 mod watch_faults;
+mod watch_outbox;

@@ -16,30 +16,30 @@ use tokio::io::AsyncBufReadExt;
 use crate::helpers::*;
 
 /// A fresh MariaDB database and Redis namespace, both removed when dropped.
-struct Env {
-    db: TestDb,
-    cluster: String,
+pub(crate) struct Env {
+    pub(crate) db: TestDb,
+    pub(crate) cluster: String,
 }
 
 impl Env {
-    fn create(tag: &str) -> Env {
+    pub(crate) fn create(tag: &str) -> Env {
         let db = TestDb::create(&format!("watch_{tag}"));
         let cluster = format!("watchtest-{tag}-{}", db.unique);
         Env { db, cluster }
     }
 
-    fn store_url(&self) -> String {
+    pub(crate) fn store_url(&self) -> String {
         self.db.url()
     }
 
-    async fn store(&self) -> Store {
+    pub(crate) async fn store(&self) -> Store {
         Store::open(&Secret::new(self.store_url()))
             .await
             .expect("open store")
     }
 
     /// The fake cluster's config with this env's cluster name, store and Redis.
-    fn config(&self, cluster: &FakeCluster, remind_every: &str) -> String {
+    pub(crate) fn config(&self, cluster: &FakeCluster, remind_every: &str) -> String {
         cluster
             .config_toml("AISBF_TOKEN", Some("AISBF_GLOBAL_TOKEN"), 1000)
             .replacen(
@@ -66,7 +66,7 @@ impl Drop for Env {
     }
 }
 
-fn env_lookup(name: &str) -> Option<String> {
+pub(crate) fn env_lookup(name: &str) -> Option<String> {
     demo_env()
         .into_iter()
         .find(|(k, _)| *k == name)
@@ -379,7 +379,7 @@ fn count(lines: &Arc<Mutex<Vec<(usize, String)>>>, change: &str) -> usize {
 }
 
 /// Polls `cond` every 100 ms for up to `limit` (a generous bound, not a measurement).
-async fn eventually(limit: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn eventually(limit: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if cond().await {
