@@ -1,7 +1,7 @@
 //! The `watch_state` table: watch mode's shared state (see `watch_runner`),
 //! one row per cluster, fenced so a deposed leader cannot overwrite it.
 
-use super::{MAX_STATE, Store, StoreError, clip, now_ms, query_err, text};
+use super::{MAX_STATE, Store, StoreError, clip, column, now_ms, query_err, text};
 use crate::watch::WatchState;
 
 impl Store {
