@@ -4,13 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aisbf_doctor::chat::{Announcement, ChatError, ChatSurface};
 use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::{Store, now_ms};
 use aisbf_doctor::watch_runner::{Runner, Tick, lease_key};
-use futures::future::BoxFuture;
 use tokio::io::AsyncBufReadExt;
 
 use crate::helpers::*;
@@ -80,60 +78,8 @@ fn healthy2() -> Vec<FakeNodeSpec> {
     ]
 }
 
-/// Records what would have been posted; fails every delivery while `fail` is set.
-#[derive(Default)]
-struct Recorder {
-    posts: Mutex<Vec<String>>,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-impl Recorder {
-    fn posts(&self) -> Vec<String> {
-        self.posts.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-    fn push(&self, s: String) -> Result<(), ChatError> {
-        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(ChatError::Delivery("discord answered 503".into()));
-        }
-        if let Ok(mut p) = self.posts.lock() {
-            p.push(s);
-        }
-        Ok(())
-    }
-}
-
-fn change_name(m: &Announcement) -> String {
-    m.change
-        .map(|c| format!("{c:?}"))
-        .unwrap_or_else(|| "Reminder".into())
-}
-
-impl ChatSurface for Recorder {
-    fn open_thread<'a>(
-        &'a self,
-        _title: &'a str,
-        first: &'a Announcement,
-    ) -> BoxFuture<'a, Result<String, ChatError>> {
-        Box::pin(async move {
-            self.push(format!("open {}", change_name(first)))?;
-            Ok("111111111111111111".to_string())
-        })
-    }
-    fn post<'a>(
-        &'a self,
-        thread_id: &'a str,
-        message: &'a Announcement,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move { self.push(format!("post {thread_id} {}", change_name(message))) })
-    }
-    fn close_thread<'a>(
-        &'a self,
-        thread_id: &'a str,
-        _summary: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move { self.push(format!("close {thread_id}")) })
-    }
-}
+/// Watch mode's chat in these tests.
+type Recorder = RecordingSurface;
 
 async fn runner(env: &Env, cluster: &FakeCluster, remind_every: &str) -> (Runner, Arc<Recorder>) {
     runner_with(env, &env.config(cluster, remind_every)).await

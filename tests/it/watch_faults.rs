@@ -4,67 +4,19 @@
 //! a replica cannot run the schedule, and a lost fence counter neither blocks
 //! the state writes nor repeats an announcement.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aisbf_doctor::chat::{Announcement, ChatError, ChatSurface};
 use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use aisbf_doctor::watch_runner::{self, Runner, lease_key};
-use futures::future::BoxFuture;
 
 use crate::helpers::*;
 
-/// Records what would have been posted, one line per delivery.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl Recorder {
-    fn posts(&self) -> Vec<String> {
-        self.0.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-    fn push(&self, line: String) -> Result<(), ChatError> {
-        if let Ok(mut p) = self.0.lock() {
-            p.push(line);
-        }
-        Ok(())
-    }
-    fn opened(&self) -> usize {
-        self.posts()
-            .iter()
-            .filter(|p| p.starts_with("open "))
-            .count()
-    }
-}
-
-impl ChatSurface for Recorder {
-    fn open_thread<'a>(
-        &'a self,
-        _title: &'a str,
-        first: &'a Announcement,
-    ) -> BoxFuture<'a, Result<String, ChatError>> {
-        Box::pin(async move {
-            self.push(format!("open {:?}", first.change))?;
-            Ok("222222222222222222".to_string())
-        })
-    }
-    fn post<'a>(
-        &'a self,
-        thread_id: &'a str,
-        message: &'a Announcement,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move { self.push(format!("post {thread_id} {:?}", message.change)) })
-    }
-    fn close_thread<'a>(
-        &'a self,
-        thread_id: &'a str,
-        _summary: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move { self.push(format!("close {thread_id}")) })
-    }
-}
+/// Watch mode's chat in these tests.
+type Recorder = RecordingSurface;
 
 fn env_lookup(name: &str) -> Option<String> {
     demo_env()
@@ -251,7 +203,7 @@ async fn fails_once_over_ticks(s: &Setup, runner: &Runner, rec: &Recorder) {
     }
     assert_eq!(
         rec.posts(),
-        vec!["open Some(NewFailure)".to_string()],
+        vec!["open NewFailure".to_string()],
         "the new failure must be announced exactly once"
     );
     let state = s

@@ -6,89 +6,22 @@
 //! These runners have no Redis lease (one replica at a time, each leads): the
 //! lease is not what is under test, the order of post and save is.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use aisbf_doctor::chat::{Announcement, ChatError, ChatSurface};
 use aisbf_doctor::demo::fake_node::{FakeCluster, FakeNodeSpec};
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
 use aisbf_doctor::store::Store;
 use aisbf_doctor::watch_runner::{Runner, Tick};
-use futures::future::BoxFuture;
 
 use crate::helpers::*;
 use crate::watch::{Env, env_lookup, eventually};
 
-type Hook = Box<dyn FnOnce() + Send>;
-
-/// Records what reached the chat. `after` runs once right after a delivery
-/// went out; with `hang` a delivery never returns and never reaches the chat.
-#[derive(Default)]
-struct Scripted {
-    posts: Mutex<Vec<String>>,
-    after: Mutex<Option<Hook>>,
-    hang: AtomicBool,
-    entered: AtomicBool,
-}
-
-impl Scripted {
-    fn posts(&self) -> Vec<String> {
-        self.posts.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-
-    async fn deliver(&self, what: String) -> Result<(), ChatError> {
-        self.entered.store(true, Ordering::SeqCst);
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        if let Ok(mut p) = self.posts.lock() {
-            p.push(what);
-        }
-        let hook = self.after.lock().ok().and_then(|mut h| h.take());
-        if let Some(hook) = hook {
-            hook();
-        }
-        Ok(())
-    }
-}
-
-fn change_name(m: &Announcement) -> String {
-    m.change
-        .map(|c| format!("{c:?}"))
-        .unwrap_or_else(|| "Reminder".into())
-}
-
-impl ChatSurface for Scripted {
-    fn open_thread<'a>(
-        &'a self,
-        _title: &'a str,
-        first: &'a Announcement,
-    ) -> BoxFuture<'a, Result<String, ChatError>> {
-        Box::pin(async move {
-            self.deliver(format!("open {}", change_name(first))).await?;
-            Ok("111111111111111111".to_string())
-        })
-    }
-    fn post<'a>(
-        &'a self,
-        thread_id: &'a str,
-        message: &'a Announcement,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move {
-            self.deliver(format!("post {thread_id} {}", change_name(message)))
-                .await
-        })
-    }
-    fn close_thread<'a>(
-        &'a self,
-        thread_id: &'a str,
-        _summary: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move { self.deliver(format!("close {thread_id}")).await })
-    }
-}
+/// Watch mode's chat in these tests: `after_next_delivery` stands for a kill
+/// right after a delivery, `hang` for one that never returns.
+type Scripted = RecordingSurface;
 
 /// The watch config of `env` for `cluster`, without the Redis lease.
 fn config(env: &Env, cluster: &FakeCluster) -> String {
@@ -128,11 +61,7 @@ async fn a_leader_killed_between_delivering_and_saving_is_not_announced_again() 
 
     let a_chat = Arc::new(Scripted::default());
     let db = env.db.name.clone();
-    if let Ok(mut h) = a_chat.after.lock() {
-        *h = Some(Box::new(move || {
-            mariadb_exec(&db, "INSERT INTO kill_switch VALUES (1)")
-        }));
-    }
+    a_chat.after_next_delivery(move || mariadb_exec(&db, "INSERT INTO kill_switch VALUES (1)"));
     let a = runner(&text, store.clone(), a_chat.clone()).await;
     assert!(
         matches!(a.tick().await, Ok(Tick::Ran { .. })),

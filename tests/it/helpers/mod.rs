@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+mod recording_surface;
 mod test_db;
 mod test_redis;
 
+pub use recording_surface::RecordingSurface;
 pub use test_db::{TestDb, mariadb_exec};
 pub use test_redis::{
     OwnRedis, REDIS_URL, TestPrefix, redis, redis_del_blocking, redis_get_blocking,
