@@ -255,6 +255,14 @@ async fn oversized_or_unconfigured_options_are_refused_without_probing() {
     assert!(h.fake.requests().is_empty());
 }
 
+/// An ephemeral answer (type 4, flags 64) that names `ops_roles`.
+fn assert_refused_for_want_of_ops(answer: &serde_json::Value) {
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(answer["data"]["flags"], 64, "{answer}");
+    let text = answer["data"]["content"].as_str().unwrap_or_default();
+    assert!(text.contains("ops_roles"), "{answer}");
+}
+
 #[tokio::test]
 async fn routes_needs_an_ops_role_others_get_an_ephemeral_refusal() {
     let h = harness(healthy_cluster().await, "http").await;
@@ -262,14 +270,7 @@ async fn routes_needs_an_ops_role_others_get_an_ephemeral_refusal() {
     let refused = post_signed(&url, &command("500000000000000040", "routes", &[], false))
         .await
         .json();
-    assert_eq!(refused["type"], 4);
-    assert_eq!(refused["data"]["flags"], 64);
-    assert!(
-        refused["data"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ops_roles")
-    );
+    assert_refused_for_want_of_ops(&refused);
     let allowed = post_signed(&url, &command("500000000000000041", "routes", &[], true))
         .await
         .json();
@@ -288,15 +289,7 @@ async fn diagnose_without_an_ops_role_is_refused_because_it_would_run_billed_rou
     let refused = post_signed(&url, &command("500000000000000042", "diagnose", &[], false))
         .await
         .json();
-    assert_eq!(refused["type"], 4);
-    assert_eq!(refused["data"]["flags"], 64);
-    assert!(
-        refused["data"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ops_roles"),
-        "{refused}"
-    );
+    assert_refused_for_want_of_ops(&refused);
     // Nothing ran: no node was asked anything, so nothing was billed.
     assert!(h.cluster.nodes.iter().all(|n| n.requests() == 0));
 }
