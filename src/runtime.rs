@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aisbf_doctor::chat::ChatSurface;
 use aisbf_doctor::chat::stdout::StdoutSurface;
 use aisbf_doctor::config::Config;
-use aisbf_doctor::discord::{Bot, DiscordSurface, Rest};
+use aisbf_doctor::discord::{Bot, Rest};
 use aisbf_doctor::engine::Engine;
 use aisbf_doctor::metrics::Metrics;
 use aisbf_doctor::secret::Secret;
@@ -53,11 +53,7 @@ pub async fn serve(config: Arc<Config>, store_url: &Secret) -> anyhow::Result<()
     let mut rest = Rest::new(&d.api_base, d.token.clone(), d.application_id)?;
     // The REST client counts every post, whoever sends it.
     rest.metrics = Some(metrics.clone());
-    let bot = Arc::new(Bot::with_engine(
-        engine.clone(),
-        rest.clone(),
-        store.clone(),
-    )?);
+    let bot = Arc::new(Bot::with_engine(engine.clone(), rest, store.clone())?);
 
     if let Some(m) = &config.metrics {
         aisbf_doctor::metrics::serve(m.listen, metrics.clone(), std::future::pending())
@@ -66,11 +62,11 @@ pub async fn serve(config: Arc<Config>, store_url: &Secret) -> anyhow::Result<()
         tracing::info!(listen = %m.listen, "metrics endpoint ready");
     }
     if config.watch.is_some() {
-        let Some(channel) = d.incident_channel else {
+        if d.incident_channel.is_none() {
             anyhow::bail!("[watch] in serve needs discord.incident_channel to announce into");
-        };
-        let surface: Arc<dyn ChatSurface> =
-            Arc::new(DiscordSurface::new(rest, Some(channel), config.redactor()));
+        }
+        // The bot's own surface: one fence memory for every post of the process.
+        let surface = bot.service.surface().clone();
         let runner = Runner::with_engine(engine, store, surface, metrics).await?;
         tokio::spawn(async move {
             if let Err(e) = watch_runner::run(Arc::new(runner), std::future::pending()).await {

@@ -101,9 +101,9 @@ impl Service {
         }
     }
 
-    /// Answers `request` and delivers the answer to `to`.
-    pub async fn handle(&self, request: Request, who: &str, to: &ReplyTo) {
-        let answer = self.answer(request, who).await;
+    /// Answers `request` for whoever `to` says asked, and delivers the answer there.
+    pub async fn handle(&self, request: Request, to: &ReplyTo) {
+        let answer = self.answer(request, &to.asked_by).await;
         if let Err(e) = self.surface().reply(to, &answer).await {
             tracing::error!(error = %self.redactor.scrub(&e.to_string()), "answer not delivered");
         }

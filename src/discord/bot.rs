@@ -195,7 +195,7 @@ impl Bot {
                                 channel: ix.channel_id.clone(),
                                 asked_by: ix.who(),
                             };
-                            bot.service.handle(cmd, &ix.who(), &to).await;
+                            bot.service.handle(cmd, &to).await;
                         }
                     })),
                 }

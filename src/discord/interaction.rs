@@ -191,30 +191,30 @@ impl Interaction {
     }
 }
 
-pub use crate::app::request::{MAX_OPTION_LEN, RequestError as CommandError};
+pub use crate::app::request::{MAX_OPTION_LEN, RequestError};
 
-fn text_opt(opts: &[Opt], name: &str) -> Result<Option<String>, CommandError> {
+fn text_opt(opts: &[Opt], name: &str) -> Result<Option<String>, RequestError> {
     let Some(o) = opts.iter().find(|o| o.name == name) else {
         return Ok(None);
     };
     match &o.value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() > MAX_OPTION_LEN => {
-            Err(CommandError::Oversized(name.into()))
+            Err(RequestError::Oversized(name.into()))
         }
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(CommandError::NotText(name.into())),
+        Some(_) => Err(RequestError::NotText(name.into())),
     }
 }
 
 /// Every option value anywhere in the tree must be short.
-fn check_sizes(opts: &[Opt]) -> Result<(), CommandError> {
+fn check_sizes(opts: &[Opt]) -> Result<(), RequestError> {
     for o in opts {
         if let Some(Value::String(s)) = &o.value
             && s.chars().count() > MAX_OPTION_LEN
         {
-            return Err(CommandError::Oversized(o.name.clone()));
+            return Err(RequestError::Oversized(o.name.clone()));
         }
         check_sizes(&o.options)?;
     }
@@ -222,14 +222,14 @@ fn check_sizes(opts: &[Opt]) -> Result<(), CommandError> {
 }
 
 /// The request of an APPLICATION_COMMAND interaction (`/aisbf <sub> ...`).
-pub fn command_of(data: &Data) -> Result<Request, CommandError> {
+pub fn command_of(data: &Data) -> Result<Request, RequestError> {
     check_sizes(&data.options)?;
     let name = data.name.as_deref().unwrap_or_default();
     if name != crate::app::request::COMMAND {
-        return Err(CommandError::Unknown(name.to_string()));
+        return Err(RequestError::Unknown(name.to_string()));
     }
     let Some(sub) = data.options.first() else {
-        return Err(CommandError::Unknown(name.into()));
+        return Err(RequestError::Unknown(name.into()));
     };
     let o = &sub.options;
     let option = match sub.name.as_str() {
@@ -245,7 +245,7 @@ pub fn command_of(data: &Data) -> Result<Request, CommandError> {
 }
 
 /// The request a button press asks for: `run:<cmd>:<arg>` or `pin:<node>`.
-pub fn command_of_custom_id(id: &str) -> Result<Request, CommandError> {
+pub fn command_of_custom_id(id: &str) -> Result<Request, RequestError> {
     Request::from_rerun_id(id)
 }
 
