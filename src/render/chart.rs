@@ -119,8 +119,11 @@ pub fn latency_png(report: &Report) -> Result<Option<Vec<u8>>, String> {
 /// Encodes an RGB buffer as PNG.
 fn image_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    let encoder = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(encoder, rgb, w, h, image::ColorType::Rgb8)
-        .map_err(|e| e.to_string())?;
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
     Ok(out)
 }
