@@ -21,6 +21,7 @@ mod real_cluster;
 mod render_snapshots;
 mod report_fixtures;
 mod secrets;
+mod slack_render;
 mod store;
 mod traffic;
 mod watch;
