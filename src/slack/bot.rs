@@ -108,14 +108,24 @@ impl SlackBot {
             return members.clone();
         }
         let mut members = Vec::new();
+        let mut complete = true;
         for g in &self.slack.ops_user_groups {
             match tokio::time::timeout(GROUP_TIMEOUT, self.api.group_members(g)).await {
                 Ok(Ok(m)) => members.extend(m),
-                Ok(Err(e)) => tracing::warn!(error = %e, group = %g, "ops user group not read"),
-                Err(_) => tracing::warn!(group = %g, "ops user group not read in time"),
+                Ok(Err(e)) => {
+                    complete = false;
+                    tracing::warn!(error = %e, group = %g, "ops user group not read");
+                }
+                Err(_) => {
+                    complete = false;
+                    tracing::warn!(group = %g, "ops user group not read in time");
+                }
             }
         }
-        *cache = Some((Instant::now(), members.clone()));
+        // Only a full answer is remembered: a failed read is retried next time.
+        if complete {
+            *cache = Some((Instant::now(), members.clone()));
+        }
         members
     }
 

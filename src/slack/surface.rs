@@ -3,7 +3,9 @@
 //! message in the incident channel whose thread (`thread_ts`) holds the run,
 //! escalations, reminders and the recovery summary.
 //!
-//! Thread ids are `"<channel>:<ts>"`.
+//! A thread id is the `ts` of the incident's first message in the incident
+//! channel (short enough for the store's 32 characters next to a Discord
+//! thread, see [`crate::chat::fanout`]); `"<channel>:<ts>"` is read too.
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -29,10 +31,16 @@ fn delivery(e: ApiError) -> ChatError {
     ChatError::Delivery(e.to_string())
 }
 
-/// `"<channel>:<ts>"` split in two.
-pub fn split_thread(thread_id: &str) -> Result<(&str, &str), ChatError> {
-    thread_id
-        .split_once(':')
+/// The channel and `ts` of a thread id (`ts` alone: the incident channel).
+pub fn split_thread<'a>(
+    incident_channel: Option<&'a str>,
+    thread_id: &'a str,
+) -> Result<(&'a str, &'a str), ChatError> {
+    let parts = match thread_id.split_once(':') {
+        Some((c, t)) => Some((c, t)),
+        None => incident_channel.map(|c| (c, thread_id)),
+    };
+    parts
         .filter(|(c, t)| !c.is_empty() && !t.is_empty())
         .ok_or_else(|| ChatError::Delivery(format!("not a Slack thread id: {thread_id:?}")))
 }
@@ -109,7 +117,7 @@ impl SlackSurface {
                 let rerun = request.rerun_id();
                 let link = thread
                     .as_deref()
-                    .and_then(|t| split_thread(t).ok())
+                    .and_then(|t| split_thread(self.channel.as_deref(), t).ok())
                     .map(|(channel, _)| format!("Incident thread: in <#{channel}>"));
                 let pin = report
                     .verdict
@@ -184,7 +192,7 @@ impl ChatSurface for SlackSurface {
                 .await
                 .map_err(delivery)?;
             self.upload_all(channel, Some(&ts), &msg.files).await;
-            Ok(format!("{channel}:{ts}"))
+            Ok(ts)
         })
     }
 
@@ -195,7 +203,7 @@ impl ChatSurface for SlackSurface {
     ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(async move {
             self.check_fence(message)?;
-            let (channel, ts) = split_thread(thread_id)?;
+            let (channel, ts) = split_thread(self.channel.as_deref(), thread_id)?;
             let msg = self.message(message);
             self.api
                 .post_message(channel, Some(ts), &msg.json)
@@ -213,7 +221,7 @@ impl ChatSurface for SlackSurface {
     ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(async move {
             // Slack threads cannot be archived: the summary is the last word.
-            let (channel, ts) = split_thread(thread_id)?;
+            let (channel, ts) = split_thread(self.channel.as_deref(), thread_id)?;
             let body = render::text(&format!(":white_check_mark: {summary}"), &self.redactor);
             self.api
                 .post_message(channel, Some(ts), &body)
@@ -236,7 +244,7 @@ impl ChatSurface for SlackSurface {
     }
 
     fn thread_link(&self, thread_id: &str) -> String {
-        match split_thread(thread_id) {
+        match split_thread(self.channel.as_deref(), thread_id) {
             Ok((channel, ts)) => format!("thread {ts} in channel {channel}"),
             Err(_) => format!("thread {thread_id}"),
         }
