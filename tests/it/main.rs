@@ -23,6 +23,7 @@ mod report_fixtures;
 mod secrets;
 mod slack_http;
 mod slack_render;
+mod slack_socket;
 mod slack_support;
 mod store;
 mod traffic;
