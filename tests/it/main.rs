@@ -25,6 +25,7 @@ mod slack_http;
 mod slack_render;
 mod slack_socket;
 mod slack_support;
+mod slack_watch;
 mod store;
 mod traffic;
 mod watch;
