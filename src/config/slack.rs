@@ -295,7 +295,7 @@ mod tests {
         #[case] section: &str,
         #[case] key: &str,
     ) {
-        let problem = parse(section).err().expect("refused");
+        let problem = parse(section).expect_err("refused");
         assert!(problem.contains(key), "{problem}");
     }
 

@@ -51,8 +51,12 @@ pub struct Api {
     /// Time between two `chat.postMessage` into one channel.
     pub post_interval: Duration,
     /// Per channel: when the last message went out; the lock queues posts.
-    channels: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>>,
+    channels: Arc<Mutex<HashMap<String, ChannelSlot>>>,
 }
+
+/// When a channel's last message went out; held while posting, so posts
+/// into one channel queue behind each other.
+type ChannelSlot = Arc<tokio::sync::Mutex<Option<Instant>>>;
 
 impl Api {
     pub fn new(

@@ -142,7 +142,7 @@ pub fn usage(config: &Config, problem: &str) -> String {
         lines.push(format!(
             "• `{}`{arg}: {}",
             kind.as_str(),
-            crate::app::request::describe(&spec)
+            crate::app::request::describe(spec)
         ));
     }
     let symptoms: Vec<&str> = Symptom::ALL.iter().map(|s| s.as_str()).collect();

@@ -523,7 +523,7 @@ fn web_method(st: &St, method: &str, body: &Value) -> Result<Value, &'static str
             }
             for f in &files {
                 let id = f["id"].as_str().unwrap_or_default();
-                if !inner.uploads.get(id).is_some_and(|b| *b > 0) {
+                if inner.uploads.get(id).is_none_or(|b| *b == 0) {
                     return Err("file_not_found");
                 }
             }
