@@ -107,19 +107,30 @@ impl SlackBot {
         {
             return members.clone();
         }
+        // All groups at once, under one bound: the ack must still go in time.
+        let reads = futures::future::join_all(
+            self.slack
+                .ops_user_groups
+                .iter()
+                .map(|g| self.api.group_members(g)),
+        );
         let mut members = Vec::new();
         let mut complete = true;
-        for g in &self.slack.ops_user_groups {
-            match tokio::time::timeout(GROUP_TIMEOUT, self.api.group_members(g)).await {
-                Ok(Ok(m)) => members.extend(m),
-                Ok(Err(e)) => {
-                    complete = false;
-                    tracing::warn!(error = %e, group = %g, "ops user group not read");
+        match tokio::time::timeout(GROUP_TIMEOUT, reads).await {
+            Ok(results) => {
+                for (g, r) in self.slack.ops_user_groups.iter().zip(results) {
+                    match r {
+                        Ok(m) => members.extend(m),
+                        Err(e) => {
+                            complete = false;
+                            tracing::warn!(error = %e, group = %g, "ops user group not read");
+                        }
+                    }
                 }
-                Err(_) => {
-                    complete = false;
-                    tracing::warn!(group = %g, "ops user group not read in time");
-                }
+            }
+            Err(_) => {
+                complete = false;
+                tracing::warn!("ops user groups not read in time");
             }
         }
         // Only a full answer is remembered: a failed read is retried next time.

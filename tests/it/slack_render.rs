@@ -137,7 +137,7 @@ fn severity() -> impl Strategy<Value = Severity> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
     fn any_verdict_stays_within_every_slack_limit_and_never_pings(
