@@ -364,3 +364,25 @@ impl Api {
 fn short(text: &str) -> String {
     text.chars().take(300).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_go_only_to_slacks_hooks_or_the_configured_api_host() {
+        let api = Api::new(
+            "http://127.0.0.1:4000/api",
+            Secret::new("xoxb-1"),
+            Redactor::default(),
+        )
+        .expect("client");
+        assert!(api.response_url_allowed("https://hooks.slack.com/commands/T1/2/abc"));
+        assert!(api.response_url_allowed("http://127.0.0.1:4000/response/R1"));
+        assert!(!api.response_url_allowed("http://hooks.slack.com/commands/T1/2/abc"));
+        assert!(!api.response_url_allowed("http://127.0.0.1:4001/response/R1"));
+        assert!(!api.response_url_allowed("https://hooks.slack.com.evil.example/x"));
+        assert!(!api.response_url_allowed("http://169.254.169.254/latest/meta-data"));
+        assert!(!api.response_url_allowed("not a url"));
+    }
+}
