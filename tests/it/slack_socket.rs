@@ -66,5 +66,23 @@ async fn the_real_binary_in_socket_mode_acknowledges_a_command_answers_it_and_re
         "not acknowledged after reconnecting"
     );
     assert_eq!(fake.wait_for("response", 2, WAIT).await.len(), 2);
+
+    // A Re-run click arrives as an `interactive` envelope: acked, then answered.
+    let click = fake_slack::block_actions(
+        TEAM,
+        USER,
+        ASK_CHANNEL,
+        "aisbf_rerun",
+        "run:health:",
+        &fake.response_url(),
+        "trig-socket-3",
+    );
+    let envelope = fake.send_envelope("interactive", click);
+    let (ack, _) = fake
+        .wait_ack(&envelope, WAIT)
+        .await
+        .expect("click acknowledged");
+    assert!(ack.is_null(), "a click's ack carries no message: {ack}");
+    assert_eq!(fake.wait_for("response", 3, WAIT).await.len(), 3);
     let _ = serve.child.kill().await;
 }
