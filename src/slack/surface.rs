@@ -25,6 +25,9 @@ pub struct SlackSurface {
     nodes: Vec<String>,
     /// The newest leader fence seen; a post with an older one is refused.
     newest_fence: std::sync::atomic::AtomicI64,
+    /// One chart rendered at a time: a burst of health verdicts must not
+    /// take every core from the acknowledgements of the next commands.
+    charts: tokio::sync::Semaphore,
 }
 
 fn delivery(e: ApiError) -> ChatError {
@@ -53,6 +56,7 @@ impl SlackSurface {
             redactor,
             nodes: Vec::new(),
             newest_fence: std::sync::atomic::AtomicI64::new(i64::MIN),
+            charts: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -95,7 +99,8 @@ impl SlackSurface {
         )
     }
 
-    /// An answer as a Slack message and its files; `note` goes first.
+    /// An answer as a Slack message and its files (the chart follows
+    /// separately, see [`SlackSurface::reply`]); `note` goes first.
     pub fn render_answer(&self, answer: &Answer, note: Option<&str>) -> render::Message {
         match answer {
             Answer::Text(text) => {
@@ -125,7 +130,7 @@ impl SlackSurface {
                     .iter()
                     .find(|c| self.nodes.contains(c))
                     .map(String::as_str);
-                let mut msg = render::verdict(
+                render::verdict(
                     report,
                     &self.redactor,
                     &Extras {
@@ -135,20 +140,33 @@ impl SlackSurface {
                         note,
                         link: link.as_deref(),
                     },
-                );
-                if matches!(
-                    request,
-                    crate::app::Request::Check {
-                        probe: ProbeKind::Health,
-                        ..
-                    }
-                ) && let Ok(Some(png)) = crate::render::chart::latency_png(report)
-                {
-                    msg.files.push(("latency.png".into(), png));
-                }
-                msg
+                )
             }
         }
+    }
+
+    /// The latency chart of a health verdict, rendered off the async
+    /// workers (PNG rendering is CPU work) once the verdict itself went out.
+    async fn chart(&self, answer: &Answer) -> Option<(String, Vec<u8>)> {
+        let Answer::Verdict {
+            report,
+            request:
+                crate::app::Request::Check {
+                    probe: ProbeKind::Health,
+                    ..
+                },
+            ..
+        } = answer
+        else {
+            return None;
+        };
+        let _permit = self.charts.acquire().await.ok()?;
+        let report = report.clone();
+        let png = tokio::task::spawn_blocking(move || crate::render::chart::latency_png(&report))
+            .await
+            .ok()?
+            .ok()??;
+        Some(("latency.png".into(), png))
     }
 
     /// Uploads `files` into the channel (thread); a failed upload is logged,
@@ -268,7 +286,9 @@ impl ChatSurface for SlackSurface {
             let failed = match sent {
                 Ok(()) => {
                     if let Some(channel) = &to.channel {
-                        self.upload_all(channel, None, &msg.files).await;
+                        let mut files = msg.files;
+                        files.extend(self.chart(answer).await);
+                        self.upload_all(channel, None, &files).await;
                     }
                     return Ok(());
                 }
@@ -289,7 +309,9 @@ impl ChatSurface for SlackSurface {
                 .post_message(channel, None, &msg.json)
                 .await
                 .map_err(|e| ChatError::Delivery(format!("{failed}; then in the channel: {e}")))?;
-            self.upload_all(channel, None, &msg.files).await;
+            let mut files = msg.files;
+            files.extend(self.chart(answer).await);
+            self.upload_all(channel, None, &files).await;
             Ok(())
         })
     }
