@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod probe;
 pub mod render;
 pub mod secret;
+pub mod slack;
 pub mod store;
 pub mod verdict;
 pub mod watch;

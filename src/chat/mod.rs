@@ -13,6 +13,7 @@ use crate::app::Request;
 use crate::engine::Report;
 use crate::watch::Change;
 
+pub mod fanout;
 pub mod stdout;
 
 /// One message for the incident channel or an incident's thread.

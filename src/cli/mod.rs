@@ -81,7 +81,7 @@ pub enum Command {
         #[command(subcommand)]
         what: CacheCommand,
     },
-    /// Run the Discord bot (`[discord] mode`: gateway or http).
+    /// Run the Discord bot (`[discord] mode`: gateway or http) and/or the Slack app (`[slack] mode`: socket or http).
     Serve,
     /// Discord housekeeping.
     Discord {

@@ -8,8 +8,8 @@ use super::{store_url, unknown};
 use aisbf_doctor::config::Config;
 
 pub(super) async fn serve(config: Config) -> ExitCode {
-    if config.discord.is_none() {
-        return unknown("serve needs a [discord] section in the config");
+    if config.discord.is_none() && config.slack.is_none() {
+        return unknown("serve needs a [discord] or [slack] section in the config");
     }
     let redactor = config.redactor();
     let url = store_url(&config);

@@ -19,11 +19,13 @@ mod duration;
 mod env;
 mod file;
 mod raw;
+pub mod slack;
 #[cfg(test)]
 mod testing;
 mod validate;
 
 pub use discord::Discord;
+pub use slack::Slack;
 
 /// Default location of the config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "./config/aisbf-doctor.toml";
@@ -50,6 +52,8 @@ pub struct Config {
     pub store: Option<StoreConfig>,
     /// `[discord]`: the chat bot; `None` when the section is absent.
     pub discord: Option<Discord>,
+    /// `[slack]`: the Slack app; `None` when the section is absent.
+    pub slack: Option<Slack>,
     /// `[watch]`: the schedule `watch` (and `serve`) runs; `None` when absent.
     pub watch: Option<WatchConfig>,
     /// `[metrics]`: where the Prometheus endpoint listens; `None` when absent.
@@ -176,6 +180,9 @@ impl Config {
         }
         if let Some(d) = &self.discord {
             out.push(d.token.clone());
+        }
+        if let Some(s) = &self.slack {
+            out.extend(s.secrets());
         }
         if let Some(store) = &self.store {
             out.push(store.url.clone());

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::discord::RawDiscord;
 use super::duration;
+use super::slack::RawSlack;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,7 @@ pub(super) struct RawConfig {
     pub(super) lb: Option<RawLb>,
     pub(super) store: Option<RawStore>,
     pub(super) discord: Option<RawDiscord>,
+    pub(super) slack: Option<RawSlack>,
     pub(super) watch: Option<RawWatch>,
     pub(super) metrics: Option<RawMetrics>,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::checks::{http_url, non_empty, plain_prefix, secret_url, sendable};
 use super::discord;
 use super::raw::{RawCache, RawConfig, RawWatch};
+use super::slack;
 use super::{
     Cache, Cluster, Config, DashboardLogin, Database, Lb, MetricsConfig, Node, OtherEnvironment,
     Routes, StoreConfig, WatchConfig,
@@ -152,12 +153,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, String> {
         })
         .transpose()?;
     let discord = raw.discord.map(discord::validate).transpose()?;
+    let slack = raw.slack.map(slack::validate).transpose()?;
     Ok(Config {
         lb,
         store,
         watch,
         metrics,
         discord,
+        slack,
         cluster: Cluster {
             name: c.name,
             user: c.user,
