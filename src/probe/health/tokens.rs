@@ -95,6 +95,8 @@ pub(super) fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<
             ));
         }
     } else {
+        // Named once: every rejecting node's message names the same few.
+        let accepted_by = name_few(&accepted.iter().map(|(n, _)| *n).collect::<Vec<_>>());
         for (name, status, refusal, reason) in &rejected {
             let code = if *refusal == Refusal::AuthDisabled {
                 Code::AuthDisabledOnNode
@@ -107,8 +109,7 @@ pub(super) fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<
                 *name,
                 code,
                 format!(
-                    "rejects the user token that {} accept(s): {status} \"{reason}\" ({})",
-                    name_few(&accepted.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                    "rejects the user token that {accepted_by} accept(s): {status} \"{reason}\" ({})",
                     refusal.explain()
                 ),
             ));
@@ -170,6 +171,7 @@ pub(super) fn compare_global_token(answering: &[&NodeObservation], findings: &mu
         }
         return;
     }
+    let accepted_by = name_few(&accepted);
     for (name, status, _, reason) in rejected {
         findings.push(Finding::new(
             ProbeKind::Health,
@@ -177,8 +179,7 @@ pub(super) fn compare_global_token(answering: &[&NodeObservation], findings: &mu
             name,
             Code::GlobalTokenRejectedOnNode,
             format!(
-                "rejects the global token that {} accept(s) on GET /health: {status} \"{reason}\"; its auth config differs",
-                accepted.join(", ")
+                "rejects the global token that {accepted_by} accept(s) on GET /health: {status} \"{reason}\"; its auth config differs"
             ),
         ));
     }
