@@ -11,7 +11,8 @@
 //! `AISBF_DOCTOR_BIN` (the binary to measure), `FANOUT_NS` (default
 //! `100,1000,5000`), `FANOUT_RUNS` (doctor runs per N, best kept; default 3),
 //! `FANOUT_CURL_SAMPLE` (nodes the sequential loop really asks before it is
-//! extrapolated; default 20), `FANOUT_MIX_N` (default 1000),
+//! extrapolated; default 20), `FANOUT_MIX_N` (default 1000), `FANOUT_SIZE_NS`
+//! (output-size cluster sizes, default `1000,3000`),
 //! `BLACKBOX_EXPORTER` (default `/usr/bin/prometheus-blackbox-exporter`;
 //! skipped when absent).
 
@@ -465,7 +466,12 @@ fn main() {
     // Output size with half the nodes rejecting the token.
     let mut rejecting = FakeNodeSpec::healthy("rejecting");
     rejecting.tokens.retain(|t| t.token != demo::TOKEN);
-    for n in [1000, 3000] {
+    let size_ns: Vec<usize> = std::env::var("FANOUT_SIZE_NS")
+        .unwrap_or_else(|_| "1000,3000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for n in size_ns {
         let fleet = rt
             .block_on(FakeFleet::start(
                 vec![FakeNodeSpec::healthy("fleet"), rejecting.clone()],
