@@ -1,5 +1,5 @@
 //! What a probe says when it did less than it was asked: a
-//! `probe_incomplete` finding with the count ("812 of 1,000 nodes answered
+//! `probe_incomplete` finding with the count ("812 of 1,000 nodes were checked
 //! before the deadline"), never an ok that silently covers what was dropped.
 
 use crate::finding::{Code, Finding, ProbeKind, Severity};
@@ -18,7 +18,7 @@ pub fn thousands(n: usize) -> String {
 }
 
 /// `Some(finding)` when only `done` of `asked` got through; `what` finishes
-/// the sentence ("nodes answered before the deadline").
+/// the sentence ("nodes were checked before the deadline").
 pub fn incomplete(
     probe: ProbeKind,
     subject: &str,
@@ -61,12 +61,15 @@ mod tests {
             "health",
             812,
             1000,
-            "nodes answered before the deadline",
+            "nodes were checked before the deadline",
         )
         .expect("incomplete");
         assert_eq!(f.severity, Severity::Warn);
         assert_eq!(f.code, Code::ProbeIncomplete);
-        assert_eq!(f.message, "812 of 1,000 nodes answered before the deadline");
+        assert_eq!(
+            f.message,
+            "812 of 1,000 nodes were checked before the deadline"
+        );
         assert!(incomplete(ProbeKind::Health, "health", 5, 5, "x").is_none());
     }
 }

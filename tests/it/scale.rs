@@ -163,7 +163,7 @@ async fn when_the_deadline_fires_completed_findings_are_kept_and_the_probe_says_
     );
     let said = message_of(&report, "health", "probe_incomplete").expect("probe_incomplete");
     let answered: usize = said
-        .strip_suffix(" of 1,000 nodes answered before the deadline")
+        .strip_suffix(" of 1,000 nodes were checked before the deadline")
         .and_then(|n| n.replace(',', "").parse().ok())
         .unwrap_or_else(|| panic!("unexpected message {said:?}"));
     assert!(answered > 0 && answered < 1000, "{said}");

@@ -53,7 +53,7 @@ impl super::Probe for HealthProbe {
                 "health",
                 answered,
                 observations.len(),
-                "nodes answered before the deadline",
+                "nodes were checked before the deadline",
             ));
             findings
         })

@@ -57,7 +57,7 @@ impl super::Probe for RoutesProbe {
                 "routes",
                 done,
                 cells.len(),
-                "smoke requests answered before the deadline",
+                "smoke requests finished before the deadline",
             ));
             findings
         })
