@@ -29,6 +29,11 @@ pub(super) fn user_catalogue(o: &NodeObservation) -> Option<BTreeSet<String>> {
         Ok(a) if a.status == 200 => model_ids(a)?,
         _ => return None,
     };
+    // Without the providers list the catalogue is unknown, not smaller: a
+    // timed-out request must not read as models that differ.
+    if o.providers.is_err() {
+        return None;
+    }
     if let Ok(a) = &o.providers
         && a.status == 200
         && let Some(map) = a
@@ -208,6 +213,19 @@ mod tests {
             "{}",
             drift[0].message
         );
+    }
+
+    #[test]
+    fn a_providers_request_that_timed_out_is_a_timeout_not_models_that_differ() {
+        let mut c = healthy("c");
+        c.providers = Err(crate::http::Failure {
+            kind: crate::http::FailureKind::Timeout,
+            latency_ms: 5000,
+            detail: String::new(),
+        });
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert!(!f.iter().any(|x| x.code == Code::ModelsDiffer), "{f:#?}");
+        assert!(codes_for(&f, "c").contains(&Code::NodeTimeout), "{f:#?}");
     }
 
     #[test]
