@@ -88,15 +88,6 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, String> {
         .balancer
         .map(|b| http_url("cluster.balancer", &b))
         .transpose()?;
-    let deadline_ms = c.deadline_ms.unwrap_or(c.timeout_ms * 4 + 1000);
-    if deadline_ms > MAX_DEADLINE_MS {
-        return Err(format!(
-            "key `cluster.deadline_ms`: must be at most {MAX_DEADLINE_MS}"
-        ));
-    }
-    if deadline_ms < c.timeout_ms {
-        return Err("key `cluster.deadline_ms`: must be at least cluster.timeout_ms".into());
-    }
     let database = raw
         .database
         .map(|d| secret_url("database.url", d.url, &["mysql", "mariadb", "sqlite"]))
@@ -127,6 +118,24 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, String> {
             requests: l.requests,
         },
         None => Lb::default(),
+    };
+    let deadline_ms = match c.deadline_ms {
+        Some(d) if d > MAX_DEADLINE_MS => {
+            return Err(format!(
+                "key `cluster.deadline_ms`: must be at most {MAX_DEADLINE_MS}"
+            ));
+        }
+        Some(d) if d < c.timeout_ms => {
+            return Err("key `cluster.deadline_ms`: must be at least cluster.timeout_ms".into());
+        }
+        Some(d) => d,
+        None => default_deadline_ms(&Fanout {
+            timeout_ms: c.timeout_ms,
+            nodes: nodes.len(),
+            concurrency: c.concurrency,
+            routes: routes.as_ref().map(|r| (r.smoke.len(), r.concurrency)),
+            lb_requests: lb.requests,
+        }),
     };
     let store = raw
         .store
@@ -272,10 +281,48 @@ fn validate_cache(c: RawCache) -> Result<Cache, String> {
     })
 }
 
+/// What sizes a run: the per-request timeout and how many requests each
+/// fan-out sends at what concurrency.
+struct Fanout {
+    timeout_ms: u64,
+    nodes: usize,
+    concurrency: usize,
+    /// `[routes]`: smoke routes and `routes.concurrency`.
+    routes: Option<(usize, usize)>,
+    lb_requests: usize,
+}
+
+/// The default overall deadline: four timeouts and a second (one wave of
+/// requests, a second sample of the slow ones, time to judge), plus one
+/// timeout for every further wave the longest fan-out needs at its
+/// concurrency, so a healthy cluster of any size finishes before it; at most
+/// [`MAX_DEADLINE_MS`].
+fn default_deadline_ms(f: &Fanout) -> u64 {
+    let waves = |requests: usize, at_once: usize| requests.div_ceil(at_once.max(1));
+    // Health, token and files ask every node at cluster.concurrency; lb
+    // does so beside its requests through the balancer.
+    let nodes = waves(f.nodes, f.concurrency).max(waves(f.lb_requests, f.concurrency));
+    // Routes: the first route's node cells go one after another (the
+    // response-cache round trip) beside the rest of the matrix.
+    let routes = f.routes.map_or(0, |(smoke, at_once)| {
+        if smoke == 0 {
+            return 0;
+        }
+        let rest = smoke.saturating_mul(f.nodes + 1).saturating_sub(f.nodes);
+        waves(rest, at_once).max(f.nodes)
+    });
+    let extra = u64::try_from(nodes.max(routes).saturating_sub(1)).unwrap_or(u64::MAX);
+    f.timeout_ms
+        .saturating_mul(extra.saturating_add(4))
+        .saturating_add(1000)
+        .min(MAX_DEADLINE_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse;
     use super::super::testing::{MINIMAL, env, problem};
+    use super::{Fanout, MAX_DEADLINE_MS, default_deadline_ms};
 
     #[test]
     fn odd_config_values_are_refused_with_one_line_naming_the_key() {
@@ -408,5 +455,41 @@ mod tests {
         let cache = c.cache.expect("cache");
         assert_eq!(cache.prefix, "aisbf:");
         assert_eq!(cache.response_prefix, "aisbf:response:");
+    }
+
+    fn fanout(nodes: usize, routes: Option<(usize, usize)>) -> Fanout {
+        Fanout {
+            timeout_ms: 5000,
+            nodes,
+            concurrency: 256,
+            routes,
+            lb_requests: 12,
+        }
+    }
+
+    #[test]
+    fn the_default_deadline_grows_with_the_waves_a_fan_out_needs() {
+        // A small cluster keeps four timeouts and a second.
+        assert_eq!(default_deadline_ms(&fanout(3, None)), 21_000);
+        // 5,000 nodes at 256 are 20 waves: 19 more timeouts.
+        assert_eq!(default_deadline_ms(&fanout(5000, None)), 5000 * 23 + 1000);
+        // 20 routes over 100 nodes at 8: 1,920 cells beside the round trip's
+        // 100 in a row are 240 waves.
+        assert_eq!(
+            default_deadline_ms(&fanout(100, Some((20, 8)))),
+            5000 * 243 + 1000
+        );
+        // Never past the cap, however large.
+        assert_eq!(
+            default_deadline_ms(&fanout(60_000, Some((100, 1)))),
+            MAX_DEADLINE_MS
+        );
+    }
+
+    #[test]
+    fn an_explicit_deadline_wins_over_the_derived_one() {
+        let text = MINIMAL.replace("name = \"prod\"", "name = \"prod\"\ndeadline_ms = 7000");
+        let c = parse(&text, &env).expect("valid");
+        assert_eq!(c.cluster.deadline_ms, 7000);
     }
 }

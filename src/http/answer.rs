@@ -9,6 +9,10 @@ pub const DEFAULT_BODY_CAP: usize = 1024 * 1024;
 /// `Failure::detail` of a request the overall deadline left no time for.
 pub const NOT_SENT_BEFORE_DEADLINE: &str = "not sent: the overall deadline had passed";
 
+/// `Failure::detail` of a request the overall deadline ended before its own
+/// timeout did.
+pub const CUT_BY_DEADLINE: &str = "cut short by the overall deadline";
+
 /// What came back in the body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -94,11 +98,22 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The run's deadline, not the node, ended this request (or left no
+    /// time to send it): the node was not fully asked.
+    pub fn by_deadline(&self) -> bool {
+        self.kind == FailureKind::Timeout
+            && (self.detail == NOT_SENT_BEFORE_DEADLINE || self.detail == CUT_BY_DEADLINE)
+    }
+
     pub fn describe(&self) -> String {
         match self.kind {
             FailureKind::Timeout if self.detail == NOT_SENT_BEFORE_DEADLINE => {
                 "not asked: the overall deadline (cluster.deadline_ms) had passed".into()
             }
+            FailureKind::Timeout if self.detail == CUT_BY_DEADLINE => format!(
+                "no answer within {} ms, when the overall deadline (cluster.deadline_ms) ended the request",
+                self.latency_ms
+            ),
             FailureKind::Timeout => format!("no answer within {} ms", self.latency_ms),
             FailureKind::Refused => "connection refused".into(),
             FailureKind::Dns => format!("DNS lookup failed ({})", self.detail),

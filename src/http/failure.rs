@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::answer::{Failure, FailureKind, NOT_SENT_BEFORE_DEADLINE, truncate};
+use super::answer::{CUT_BY_DEADLINE, Failure, FailureKind, NOT_SENT_BEFORE_DEADLINE, truncate};
 use crate::secret::Redactor;
 
 /// A host name that did not resolve: a type of our own, so the connect error
@@ -137,6 +137,14 @@ pub(super) fn not_sent() -> Failure {
         kind: FailureKind::Timeout,
         latency_ms: 0,
         detail: NOT_SENT_BEFORE_DEADLINE.into(),
+    }
+}
+
+pub(super) fn cut_by_deadline(started: Instant) -> Failure {
+    Failure {
+        kind: FailureKind::Timeout,
+        latency_ms: elapsed_ms(started),
+        detail: CUT_BY_DEADLINE.into(),
     }
 }
 

@@ -22,11 +22,11 @@ mod budget;
 mod failure;
 
 pub use answer::{
-    Answer, Body, DEFAULT_BODY_CAP, Failure, FailureKind, NOT_SENT_BEFORE_DEADLINE, Outcome,
-    truncate,
+    Answer, Body, CUT_BY_DEADLINE, DEFAULT_BODY_CAP, Failure, FailureKind,
+    NOT_SENT_BEFORE_DEADLINE, Outcome, truncate,
 };
 pub use budget::{Budget, OutOfTime};
-use failure::{SystemResolver, classify, elapsed_ms, not_sent, timed_out};
+use failure::{SystemResolver, classify, cut_by_deadline, elapsed_ms, not_sent, timed_out};
 
 /// The shared client.
 #[derive(Clone)]
@@ -189,6 +189,10 @@ impl Http {
         match self.budget.run(fut).await {
             Ok(r) => r,
             Err(OutOfTime::NotStarted) => Err(not_sent()),
+            // A limit below the timeout is what the deadline left.
+            Err(OutOfTime::TimedOut { limit }) if limit < self.budget.timeout() => {
+                Err(cut_by_deadline(started))
+            }
             Err(OutOfTime::TimedOut { .. }) => Err(timed_out(started)),
         }
     }

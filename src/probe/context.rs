@@ -32,11 +32,13 @@ pub struct ProbeContext {
 impl ProbeContext {
     /// The configured nodes this run covers.
     pub fn nodes(&self) -> Vec<&crate::config::Node> {
+        let only: std::collections::HashSet<&str> =
+            self.scope.nodes.iter().map(String::as_str).collect();
         self.config
             .cluster
             .nodes
             .iter()
-            .filter(|n| self.scope.nodes.is_empty() || self.scope.nodes.contains(&n.name))
+            .filter(|n| only.is_empty() || only.contains(n.name.as_str()))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! `check lb`: "every other request fails".
 //!
 //! Sends `[lb] requests` requests (default 12) through `cluster.balancer`, each on
-//! a fresh connection, and compares the failure pattern with each node probed
+//! a fresh connection, `cluster.concurrency` at a time, and compares the failure pattern with each node probed
 //! directly. Failures through the balancer while every configured node is
 //! healthy mean the balancer routes to a member that is not (or no longer) a
 //! healthy node; one failing node explains a ~1/N failure rate.
@@ -14,10 +14,10 @@ use crate::aisbf;
 use crate::config::Config;
 use crate::finding::{Code, Finding, ProbeKind, Severity};
 use crate::http::Outcome;
-use crate::probe::NotConfigured;
-use crate::probe::context::ProbeContext;
+use crate::probe::context::{ProbeContext, bounded_in_order};
 use crate::probe::health::{self, NodeObservation};
 use crate::probe::target::{BALANCER, join, model_ids};
+use crate::probe::{NotConfigured, partial};
 
 pub struct LbProbe;
 
@@ -35,18 +35,14 @@ impl super::Probe for LbProbe {
             let has_global = ctx.config.cluster.global_token.is_some();
             let mut findings = direct_findings(&nodes, has_global);
             findings.extend(assess(&samples, &nodes));
-            let asked = ctx.config.lb.requests;
-            if !samples.is_empty() && samples.len() < asked {
-                // Fewer samples than asked: say how many, never "ok".
-                findings.push(Finding::new(
+            // Fewer samples than asked: say how many, never "ok".
+            if !samples.is_empty() {
+                findings.extend(partial::incomplete(
                     ProbeKind::Lb,
-                    Severity::Warn,
                     BALANCER,
-                    Code::ProbeIncomplete,
-                    format!(
-                        "{} of {asked} requests sent through the balancer before the deadline",
-                        samples.len()
-                    ),
+                    samples.len(),
+                    ctx.config.lb.requests,
+                    "requests sent through the balancer before the deadline",
                 ));
             }
             findings
@@ -54,25 +50,38 @@ impl super::Probe for LbProbe {
     }
 }
 
-/// K requests through the balancer, one after another so round-robin shows.
+/// `[lb] requests` requests through the balancer, `cluster.concurrency` at a
+/// time, each on a fresh connection (the shared client keeps no idle ones),
+/// so a balancer that balances per connection spreads them over its members.
+/// Only the requests that were really sent and ended on their own are
+/// samples: one the deadline cut is no evidence about the balancer.
 async fn sample(ctx: &ProbeContext) -> Vec<Outcome> {
     let c = &ctx.config.cluster;
     let Some(balancer) = &c.balancer else {
         return Vec::new();
     };
-    // The shared client keeps no idle connections, so every request opens a
-    // fresh one and a balancer that balances per connection spreads them.
-    let http = &ctx.http;
     let url = join(balancer, &format!("/api/u/{}/models", c.user));
-    let mut out = Vec::with_capacity(ctx.config.lb.requests);
-    for _ in 0..ctx.config.lb.requests {
-        // Leave room for the verdict: stop sampling when the deadline is near.
-        if ctx.remaining() < http.timeout() {
-            break;
-        }
-        out.push(http.get(&url, Some(&c.token)).await);
+    let requests: Vec<_> = (0..ctx.config.lb.requests)
+        .map(|_| sample_one(ctx, &url))
+        .collect();
+    bounded_in_order(requests, c.concurrency)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One request through the balancer; `None` when the deadline left no room
+/// for it (no request starts in the last timeout: the verdict needs time).
+async fn sample_one(ctx: &ProbeContext, url: &url::Url) -> Option<Outcome> {
+    if ctx.remaining() < ctx.http.timeout() {
+        return None;
     }
-    out
+    let outcome = ctx.http.get(url, Some(&ctx.config.cluster.token)).await;
+    match &outcome {
+        Err(f) if f.by_deadline() => None,
+        _ => Some(outcome),
+    }
 }
 
 fn sample_ok(o: &Outcome) -> Option<BTreeSet<String>> {
@@ -187,7 +196,8 @@ pub fn assess(samples: &[Outcome], nodes: &[NodeObservation]) -> Vec<Finding> {
     }
 
     // No failures: every answer should match some configured node's answer.
-    let known: Vec<BTreeSet<String>> = nodes.iter().filter_map(|n| sample_ok(&n.models)).collect();
+    let known: std::collections::HashSet<BTreeSet<String>> =
+        nodes.iter().filter_map(|n| sample_ok(&n.models)).collect();
     let unknown = samples
         .iter()
         .filter_map(sample_ok)

@@ -21,6 +21,7 @@ pub mod db;
 pub mod health;
 pub mod lb;
 pub mod node_files;
+pub mod partial;
 pub mod routes;
 pub mod target;
 pub mod token;

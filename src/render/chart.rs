@@ -37,6 +37,7 @@ fn font_available() -> bool {
 
 /// Per-node latency of the health probe, worst severity per node.
 pub fn node_latencies(report: &Report) -> Vec<(String, u64, Severity)> {
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut out: Vec<(String, u64, Severity)> = Vec::new();
     for f in report
         .findings
@@ -44,9 +45,12 @@ pub fn node_latencies(report: &Report) -> Vec<(String, u64, Severity)> {
         .filter(|f| f.probe == ProbeKind::Health)
     {
         let Some(ms) = f.latency_ms else { continue };
-        match out.iter_mut().find(|(n, _, _)| *n == f.subject) {
-            Some(entry) => entry.2 = entry.2.max(f.severity),
-            None => out.push((f.subject.clone(), ms, f.severity)),
+        match at.get(f.subject.as_str()) {
+            Some(&i) => out[i].2 = out[i].2.max(f.severity),
+            None => {
+                at.insert(f.subject.as_str(), out.len());
+                out.push((f.subject.clone(), ms, f.severity));
+            }
         }
     }
     out

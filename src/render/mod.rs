@@ -35,11 +35,16 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
 
 /// Findings grouped by subject, in first-seen order, for line-per-subject views.
 pub(crate) fn by_subject(report: &Report) -> Vec<(&str, Vec<&crate::finding::Finding>)> {
+    // A map from subject to its group keeps this linear in the findings.
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut groups: Vec<(&str, Vec<&crate::finding::Finding>)> = Vec::new();
     for f in &report.findings {
-        match groups.iter_mut().find(|(s, _)| *s == f.subject) {
-            Some((_, v)) => v.push(f),
-            None => groups.push((f.subject.as_str(), vec![f])),
+        match at.get(f.subject.as_str()) {
+            Some(&i) => groups[i].1.push(f),
+            None => {
+                at.insert(f.subject.as_str(), groups.len());
+                groups.push((f.subject.as_str(), vec![f]));
+            }
         }
     }
     groups

@@ -20,6 +20,7 @@ mod node_files;
 mod real_cluster;
 mod render_snapshots;
 mod report_fixtures;
+mod scale;
 mod secrets;
 mod slack_http;
 mod slack_render;

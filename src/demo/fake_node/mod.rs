@@ -7,7 +7,8 @@
 //! the fast tests. Where the real nodes answer differently, fix it here.
 //!
 //! [`spec`] says what a node is, [`routes`] what it answers, [`auth`] whom it
-//! lets in, [`behaviour`] how it misbehaves; [`balancer`] fronts several.
+//! lets in, [`behaviour`] how it misbehaves; [`balancer`] fronts several;
+//! [`fleet`] serves thousands from one process for scale tests and benches.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +20,12 @@ use tokio::task::JoinHandle;
 mod auth;
 mod balancer;
 mod behaviour;
+mod fleet;
 mod routes;
 mod spec;
 
 pub use balancer::{FakeBalancer, start_balancer};
+pub use fleet::{FakeFleet, FleetNode, MAX_FLEET};
 pub use spec::{
     Behaviour, FakeNodeSpec, FakeResponseCache, FakeRoute, FakeToken, ResponseStore, TokenScope,
     demo,

@@ -24,7 +24,11 @@ pub fn assess(obs: &[NodeObservation], has_global_token: bool) -> Vec<Finding> {
 
     // Per-node request failures after the node proved reachable.
     for o in &answering {
-        for (path, outcome) in [("/health", &o.health), ("/api/u/{user}/models", &o.models)] {
+        for (path, outcome) in [
+            ("/health", &o.health),
+            ("/api/u/{user}/models", &o.models),
+            ("/api/u/{user}/providers", &o.providers),
+        ] {
             if let Some(f) = request_failure(&o.name, path, outcome) {
                 findings.push(f);
             }

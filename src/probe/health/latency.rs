@@ -63,12 +63,12 @@ pub(super) fn latency_outliers(answering: &[&NodeObservation], findings: &mut Ve
     let Some((median, lat)) = first_pass(answering) else {
         return;
     };
+    let second_of: std::collections::HashMap<&str, u64> = answering
+        .iter()
+        .filter_map(|o| o.second_latency_ms.map(|l| (o.name.as_str(), l)))
+        .collect();
     for (name, first) in lat {
-        let Some(second) = answering
-            .iter()
-            .find(|o| o.name == name)
-            .and_then(|o| o.second_latency_ms)
-        else {
+        let Some(&second) = second_of.get(name) else {
             continue;
         };
         let best = first.min(second);

@@ -15,9 +15,9 @@
 use futures::future::BoxFuture;
 
 use crate::config::Config;
-use crate::finding::Finding;
-use crate::probe::NotConfigured;
+use crate::finding::{Finding, ProbeKind};
 use crate::probe::context::ProbeContext;
+use crate::probe::{NotConfigured, partial};
 
 mod answer;
 mod assess;
@@ -44,7 +44,18 @@ impl super::Probe for HealthProbe {
         Box::pin(async move {
             let mut observations = observe(ctx).await;
             resample_slow(ctx, &mut observations).await;
-            assess(&observations, ctx.config.cluster.global_token.is_some())
+            let mut findings = assess(&observations, ctx.config.cluster.global_token.is_some());
+            // Nodes the deadline cut off keep their own findings; this says
+            // how much of the cluster was really asked.
+            let answered = observations.iter().filter(|o| !o.cut_by_deadline()).count();
+            findings.extend(partial::incomplete(
+                ProbeKind::Health,
+                "health",
+                answered,
+                observations.len(),
+                "nodes were checked before the deadline",
+            ));
+            findings
         })
     }
 }

@@ -1,5 +1,7 @@
 //! The I/O of `check health`: the requests to each node and what they answered.
 
+use std::collections::{HashMap, HashSet};
+
 use tracing::Instrument;
 
 use super::latency::{max_latency, outlier_candidates};
@@ -27,6 +29,22 @@ pub struct NodeObservation {
     /// The node's latency on a second pass of the same requests, taken only when
     /// the first pass made it look like an outlier (see [`outlier_candidates`]).
     pub second_latency_ms: Option<u64>,
+}
+
+impl NodeObservation {
+    /// The run's deadline ended (or left no time for) one of its requests.
+    pub fn cut_by_deadline(&self) -> bool {
+        [
+            Some(&self.root),
+            Some(&self.health),
+            self.version.as_ref(),
+            Some(&self.models),
+            Some(&self.providers),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|o| o.as_ref().is_err_and(crate::http::Failure::by_deadline))
+    }
 }
 
 /// Observes every node in scope, `cluster.concurrency` nodes at a time.
@@ -101,14 +119,20 @@ pub async fn resample_slow(ctx: &ProbeContext, obs: &mut [NodeObservation]) {
     if slow.is_empty() || ctx.remaining() < ctx.http.timeout() {
         return;
     }
+    let slow: HashSet<&str> = slow.iter().map(String::as_str).collect();
     let again: Vec<_> = ctx
         .nodes()
         .into_iter()
-        .filter(|n| slow.contains(&n.name))
+        .filter(|n| slow.contains(n.name.as_str()))
         .map(|node| observe_in_run(ctx, node))
         .collect();
+    let at: HashMap<String, usize> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.name.clone(), i))
+        .collect();
     for second in bounded_in_order(again, ctx.config.cluster.concurrency).await {
-        if let Some(o) = obs.iter_mut().find(|o| o.name == second.name) {
+        if let Some(o) = at.get(&second.name).and_then(|&i| obs.get_mut(i)) {
             o.second_latency_ms = max_latency(&second);
         }
     }

@@ -29,6 +29,11 @@ pub(super) fn user_catalogue(o: &NodeObservation) -> Option<BTreeSet<String>> {
         Ok(a) if a.status == 200 => model_ids(a)?,
         _ => return None,
     };
+    // Without the providers list the catalogue is unknown, not smaller: a
+    // timed-out request must not read as models that differ.
+    if o.providers.is_err() {
+        return None;
+    }
     if let Ok(a) = &o.providers
         && a.status == 200
         && let Some(map) = a
@@ -95,6 +100,8 @@ pub(super) fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<
             ));
         }
     } else {
+        // Named once: every rejecting node's message names the same few.
+        let accepted_by = name_few(&accepted.iter().map(|(n, _)| *n).collect::<Vec<_>>());
         for (name, status, refusal, reason) in &rejected {
             let code = if *refusal == Refusal::AuthDisabled {
                 Code::AuthDisabledOnNode
@@ -107,8 +114,7 @@ pub(super) fn compare_tokens(answering: &[&NodeObservation], findings: &mut Vec<
                 *name,
                 code,
                 format!(
-                    "rejects the user token that {} accept(s): {status} \"{reason}\" ({})",
-                    name_few(&accepted.iter().map(|(n, _)| *n).collect::<Vec<_>>()),
+                    "rejects the user token that {accepted_by} accept(s): {status} \"{reason}\" ({})",
                     refusal.explain()
                 ),
             ));
@@ -170,6 +176,7 @@ pub(super) fn compare_global_token(answering: &[&NodeObservation], findings: &mu
         }
         return;
     }
+    let accepted_by = name_few(&accepted);
     for (name, status, _, reason) in rejected {
         findings.push(Finding::new(
             ProbeKind::Health,
@@ -177,8 +184,7 @@ pub(super) fn compare_global_token(answering: &[&NodeObservation], findings: &mu
             name,
             Code::GlobalTokenRejectedOnNode,
             format!(
-                "rejects the global token that {} accept(s) on GET /health: {status} \"{reason}\"; its auth config differs",
-                accepted.join(", ")
+                "rejects the global token that {accepted_by} accept(s) on GET /health: {status} \"{reason}\"; its auth config differs"
             ),
         ));
     }
@@ -207,6 +213,19 @@ mod tests {
             "{}",
             drift[0].message
         );
+    }
+
+    #[test]
+    fn a_providers_request_that_timed_out_is_a_timeout_not_models_that_differ() {
+        let mut c = healthy("c");
+        c.providers = Err(crate::http::Failure {
+            kind: crate::http::FailureKind::Timeout,
+            latency_ms: 5000,
+            detail: String::new(),
+        });
+        let f = assess(&[healthy("a"), healthy("b"), c], false);
+        assert!(!f.iter().any(|x| x.code == Code::ModelsDiffer), "{f:#?}");
+        assert!(codes_for(&f, "c").contains(&Code::NodeTimeout), "{f:#?}");
     }
 
     #[test]

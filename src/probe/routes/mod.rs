@@ -15,9 +15,9 @@
 use futures::future::BoxFuture;
 
 use crate::config::Config;
-use crate::finding::Finding;
-use crate::probe::NotConfigured;
+use crate::finding::{Finding, ProbeKind};
 use crate::probe::context::ProbeContext;
+use crate::probe::{NotConfigured, partial};
 
 mod answers;
 mod assess;
@@ -48,7 +48,18 @@ impl super::Probe for RoutesProbe {
     fn run<'a>(&'a self, ctx: &'a ProbeContext) -> BoxFuture<'a, Vec<Finding>> {
         Box::pin(async move {
             let cells = observe(ctx).await;
-            assess(&cells)
+            let mut findings = assess(&cells);
+            // Cells the deadline cut keep their findings; this says how much
+            // of the matrix really ran.
+            let done = cells.iter().filter(|c| !c.cut_by_deadline()).count();
+            findings.extend(partial::incomplete(
+                ProbeKind::Routes,
+                "routes",
+                done,
+                cells.len(),
+                "smoke requests finished before the deadline",
+            ));
+            findings
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The I/O of `check routes`: one minimal chat completion per route and
 //! target, and a second timed request for a cell that looked slow.
 
+use std::collections::HashMap;
+
 use futures::future::BoxFuture;
 
 use super::latency::slow_candidates;
@@ -23,6 +25,13 @@ pub struct Cell {
     /// A second timed request, sent only for a cell that looked slow (see
     /// [`slow_candidates`]).
     pub second_latency_ms: Option<u64>,
+}
+
+impl Cell {
+    /// The run's deadline ended (or left no time for) this cell's request.
+    pub fn cut_by_deadline(&self) -> bool {
+        matches!(&self.result, ChatResult::NoAnswer(f) if f.by_deadline())
+    }
 }
 
 /// One planned smoke request.
@@ -124,10 +133,20 @@ pub(super) async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
     let batches: Vec<Vec<Cell>> = bounded_in_order(batches, routes.concurrency).await;
     let mut cells: Vec<Cell> = batches.into_iter().flatten().collect();
     // Back to route × target order (the chain's balancer cell ran with the rest).
+    let route_at: HashMap<&str, usize> = selected
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.as_str(), i))
+        .collect();
+    let target_at: HashMap<&str, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.0.as_str(), i))
+        .collect();
     let order = |cell: &Cell| {
         (
-            selected.iter().position(|r| **r == cell.route),
-            targets.iter().position(|t| t.0 == cell.target),
+            route_at.get(cell.route.as_str()).copied(),
+            target_at.get(cell.target.as_str()).copied(),
         )
     };
     cells.sort_by_key(|c| order(c));
@@ -143,8 +162,8 @@ pub(super) async fn observe(ctx: &ProbeContext) -> Vec<Cell> {
         .into_iter()
         .filter_map(|i| {
             let cell = &cells[i];
-            let (_, _, base) = targets.iter().find(|t| t.0 == cell.target)?;
-            let route = selected.iter().find(|r| ***r == cell.route)?;
+            let (_, _, base) = targets.get(*target_at.get(cell.target.as_str())?)?;
+            let route = selected.get(*route_at.get(cell.route.as_str())?)?;
             Some((
                 i,
                 Planned {
