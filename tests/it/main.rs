@@ -16,6 +16,7 @@ mod flush;
 mod helpers;
 mod lease;
 mod metrics_text;
+mod nagios;
 mod node_files;
 mod real_cluster;
 mod render_snapshots;
