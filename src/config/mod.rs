@@ -19,6 +19,7 @@ mod duration;
 mod env;
 mod file;
 mod raw;
+pub mod starter;
 #[cfg(test)]
 mod testing;
 mod validate;

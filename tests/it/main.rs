@@ -2,6 +2,8 @@
 
 mod cache;
 mod cli_health;
+mod completions;
+mod config_cli;
 mod config_errors;
 mod config_fuzz;
 mod db;
