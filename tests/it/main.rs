@@ -20,6 +20,7 @@ mod lease;
 mod metrics_text;
 mod nagios;
 mod node_files;
+mod promtool;
 mod real_cluster;
 mod render_snapshots;
 mod report_fixtures;
