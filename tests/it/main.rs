@@ -7,6 +7,7 @@ mod config_cli;
 mod config_errors;
 mod config_fuzz;
 mod db;
+mod demo;
 mod discord_announce;
 mod discord_config;
 mod discord_gateway;
