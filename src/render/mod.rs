@@ -4,6 +4,8 @@ pub mod chart;
 pub mod incidents;
 pub mod markdown;
 pub mod nagios;
+#[cfg(test)]
+mod schema_tests;
 pub mod text;
 
 use crate::engine::Report;

@@ -25,6 +25,7 @@ mod promtool;
 mod real_cluster;
 mod render_snapshots;
 mod report_fixtures;
+mod schema;
 mod secrets;
 mod store;
 mod traffic;
