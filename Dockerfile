@@ -11,8 +11,10 @@ COPY migrations ./migrations
 COPY benches ./benches
 # The workspace member (the test-only fake Discord) must exist for Cargo to load the workspace.
 COPY crates ./crates
-RUN cargo build --release --locked --bin aisbf-doctor \
-    && strip target/release/aisbf-doctor
+# The same command README and scripts/check-packaging.sh use, so the image
+# carries the binary `cargo install` gives (release profile, locked deps).
+RUN cargo install --locked --path . --root /usr/local \
+    && strip /usr/local/bin/aisbf-doctor
 
 FROM debian:bookworm-slim
 # ca-certificates: TLS to nodes, Discord and MySQL. Nothing else is needed:
@@ -24,7 +26,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/aisbf-doctor --shell /usr/sbin/nologin aisbf-doctor \
     && mkdir -p /etc/aisbf-doctor /var/lib/aisbf-doctor \
     && chown aisbf-doctor:aisbf-doctor /var/lib/aisbf-doctor
-COPY --from=builder /build/target/release/aisbf-doctor /usr/local/bin/aisbf-doctor
+COPY --from=builder /usr/local/bin/aisbf-doctor /usr/local/bin/aisbf-doctor
 USER 10001:10001
 WORKDIR /var/lib/aisbf-doctor
 ENV AISBF_DOCTOR_CONFIG=/etc/aisbf-doctor/aisbf-doctor.toml \

@@ -22,6 +22,7 @@ pub use crate::probe::context::{ProbeContext, Scope};
 
 /// The result of a run: the public JSON contract.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Report {
     pub cluster: String,
     pub status: Severity,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// How bad one observation is. Ordered: `Ok < Warn < Unknown < Fail`: a
 /// failure seen is reported even when the doctor could not look at everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Ok,
@@ -45,6 +46,7 @@ pub use crate::probe::ProbeKind;
     strum::EnumIter,
     strum::IntoStaticStr,
 )]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
@@ -272,6 +274,7 @@ pub fn name_few<S: AsRef<str>>(names: &[S], shown: usize, more: &str) -> String 
 
 /// One observation, already phrased for people and keyed for machines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Finding {
     pub probe: ProbeKind,
     pub severity: Severity,

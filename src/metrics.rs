@@ -21,6 +21,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::engine::Report;
+
+pub mod classic;
 use crate::finding::{Code, Severity};
 use crate::verdict::{Tier, judgement};
 
@@ -224,14 +226,29 @@ impl Metrics {
     }
 }
 
-async fn metrics(State(m): State<Metrics>) -> Response {
+/// OpenMetrics for a scraper that asks for it (Prometheus does), the classic
+/// text format for anything else.
+async fn metrics(State(m): State<Metrics>, headers: axum::http::HeaderMap) -> Response {
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.render(),
+        )
+            .into_response();
+    }
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        m.render(),
+        [(header::CONTENT_TYPE, classic::CONTENT_TYPE)],
+        classic::from_openmetrics(&m.render()),
     )
         .into_response()
 }

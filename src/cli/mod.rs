@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 
 use aisbf_doctor::config::{self, Config};
 
+mod config_cmd;
+mod generate;
 mod ops;
 mod probes;
 mod serve;
@@ -104,6 +106,40 @@ pub enum Command {
         /// Also write a PNG bar chart of the demo nodes' latencies.
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
+    },
+    /// Check the config without probing anything, or write a starter config.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    Man {
+        /// Write aisbf-doctor.1, aisbf-doctor-check.1, ... into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and that every `${VAR}` it names is set; probes
+    /// nothing. Exit 0 when valid, 3 otherwise (like `nginx -t`).
+    Check,
+    /// Print a starter config built from the nodes' own aisbf.json files
+    /// (database, cache prefixes, node names from the paths); secrets are
+    /// `${VAR}` references, never copied.
+    Init {
+        /// A node's aisbf.json (repeatable; the node is named after its folder).
+        #[arg(long = "aisbf-json", value_name = "PATH", required = true, num_args = 1..)]
+        aisbf_json: Vec<PathBuf>,
+        /// Write the starter here instead of stdout (never over an existing file).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -207,6 +243,14 @@ fn print_report(report: &Report, format: Format) {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Demo { format, chart } => demo(format, chart).await,
+        Command::Config {
+            what: ConfigCommand::Check,
+        } => config_cmd::config_check(&cli.config),
+        Command::Config {
+            what: ConfigCommand::Init { aisbf_json, output },
+        } => config_cmd::config_init(&aisbf_json, output.as_deref()),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
         Command::Watch { once } => match load(&cli.config) {
             Ok(config) => watch(config, once).await,
             Err(code) => code,

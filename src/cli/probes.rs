@@ -77,22 +77,48 @@ pub(super) async fn check(
     }
 }
 
+/// The demo: the verdict, then (text only, so JSON and Markdown stay one
+/// document on stdout) a preview of the Discord message and where the
+/// latency chart was written. A `--chart` that cannot be written is an
+/// error; the default temp file is best effort.
 pub(super) async fn demo(format: Format, chart: Option<PathBuf>) -> ExitCode {
-    match aisbf_doctor::demo::run().await {
-        Ok(report) => {
-            if let Some(path) = chart
-                && let Err(e) = write_chart(&report, &path)
-            {
+    use aisbf_doctor::demo::{self, preview};
+    let report = match demo::run().await {
+        Ok(report) => report,
+        Err(e) => return unknown(format!("demo failed: {e}")),
+    };
+    let asked = chart.is_some();
+    let chart_path = chart.or_else(|| (format == Format::Text).then(demo::default_chart_path));
+    let mut chart_note = None;
+    if let Some(path) = &chart_path {
+        match write_chart(&report, path) {
+            Ok(()) => chart_note = Some(format!("latency chart written to {}", path.display())),
+            Err(e) if asked => {
                 return unknown(format!("cannot write chart {}: {e}", path.display()));
             }
-            print_report(&report, format);
-            if format == Format::Text {
-                out("");
-                out(aisbf_doctor::demo::EXPLANATION);
+            Err(e) => {
+                chart_note = Some(format!(
+                    "latency chart not written ({}): {e}",
+                    path.display()
+                ))
             }
-            // The demo succeeded if it ran; its cluster is drifted on purpose.
-            ExitCode::SUCCESS
         }
-        Err(e) => unknown(format!("demo failed: {e}")),
     }
+    print_report(&report, format);
+    if format == Format::Text {
+        let png = render::chart::latency_png(&report).ok().flatten();
+        let shown = preview::build(&report, &demo::redactor(), png);
+        out("");
+        out(preview::render(&shown).trim_end());
+        if let Some(note) = &chart_note {
+            out("");
+            out(note);
+        }
+        out("");
+        out(demo::EXPLANATION);
+    } else if let Some(note) = &chart_note {
+        eprintln!("aisbf-doctor: {note}");
+    }
+    // The demo succeeded if it ran; its cluster is drifted on purpose.
+    ExitCode::SUCCESS
 }

@@ -20,6 +20,7 @@ mod env;
 mod file;
 mod raw;
 pub mod slack;
+pub mod starter;
 #[cfg(test)]
 mod testing;
 mod validate;

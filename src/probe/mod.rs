@@ -44,6 +44,7 @@ pub mod token;
     strum::EnumString,
     strum::IntoStaticStr,
 )]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum ProbeKind {

@@ -3,6 +3,9 @@
 pub mod chart;
 pub mod incidents;
 pub mod markdown;
+pub mod nagios;
+#[cfg(test)]
+mod schema_tests;
 pub mod text;
 
 use crate::engine::Report;
@@ -13,6 +16,8 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    /// Monitoring Plugins output: status line, perfdata, long output.
+    Nagios,
 }
 
 /// The public JSON contract: exactly one document.
@@ -30,6 +35,7 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Text => text::render(report, color),
         Format::Json => json(report),
         Format::Markdown => markdown::render(report),
+        Format::Nagios => nagios::render(report),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::finding::{Finding, Severity};
 
 /// The decision shown to people and monitors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Verdict {
     pub layer: Layer,
     pub action: Action,

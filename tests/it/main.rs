@@ -2,9 +2,12 @@
 
 mod cache;
 mod cli_health;
+mod completions;
+mod config_cli;
 mod config_errors;
 mod config_fuzz;
 mod db;
+mod demo;
 mod discord_announce;
 mod discord_config;
 mod discord_gateway;
@@ -16,11 +19,14 @@ mod flush;
 mod helpers;
 mod lease;
 mod metrics_text;
+mod nagios;
 mod node_files;
+mod promtool;
 mod real_cluster;
 mod render_snapshots;
 mod report_fixtures;
 mod scale;
+mod schema;
 mod secrets;
 mod slack_http;
 mod slack_render;

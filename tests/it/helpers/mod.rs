@@ -31,9 +31,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// The one JSON document on stdout, checked against the JSON contract's
+    /// schema (`docs/report.schema.json`).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+        let report = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout));
+        crate::schema::assert_valid(&report);
+        report
     }
 }
 
