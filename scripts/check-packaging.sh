@@ -25,7 +25,7 @@ log "installed in $(( $(date +%s) - start )) s"
 bin="$root/bin/aisbf-doctor"
 
 "$bin" --version
-log "binary: $(wc -c < "$bin") bytes (not stripped; the Dockerfile strips it)"
+log "binary: $(wc -c < "$bin") bytes (symbols stripped by the release profile)"
 "$bin" --config /nonexistent demo --format json > "$root/demo.json"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["verdict"]["culprits"]==["aisbf-3"], r' "$root/demo.json"
 "$bin" completions bash > "$root/aisbf-doctor.bash" && bash -n "$root/aisbf-doctor.bash"
