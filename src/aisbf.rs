@@ -123,7 +123,8 @@ impl ChatResult {
             return ChatResult::Refused(r);
         }
         let detail = reason(a);
-        let json = a.body.json();
+        let body = a.body.json();
+        let json = body.as_ref();
         match a.status {
             200 => {
                 if json
@@ -242,7 +243,7 @@ mod tests {
         Ok(Answer {
             status,
             latency_ms: 1,
-            body: Body::Json(body),
+            body: Body::Json(body.into()),
         })
     }
 

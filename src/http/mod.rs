@@ -271,7 +271,7 @@ impl Http {
         let body = match serde_json::from_slice::<Value>(&bytes) {
             Ok(mut v) => {
                 mask_json(&mut v, &self.redactor);
-                Body::Json(v)
+                Body::Json(v.into())
             }
             Err(_) => Body::Text(
                 self.redactor

@@ -234,7 +234,7 @@ mod tests {
         Ok(Answer {
             status: 200,
             latency_ms: 1,
-            body: Body::Json(json!({"object": "list", "data": data})),
+            body: Body::Json(json!({"object": "list", "data": data}).into()),
         })
     }
 
@@ -259,7 +259,7 @@ mod tests {
             Ok(Answer {
                 status: 200,
                 latency_ms: 1,
-                body: Body::Json(json!({"providers": []})),
+                body: Body::Json(json!({"providers": []}).into()),
             })
         } else {
             refused()
@@ -271,14 +271,16 @@ mod tests {
             health: Ok(Answer {
                 status: 401,
                 latency_ms: 1,
-                body: Body::Json(json!({"error": "Missing or invalid Authorization header."})),
+                body: Body::Json(
+                    json!({"error": "Missing or invalid Authorization header."}).into(),
+                ),
             }),
             version: None,
             models: if up { models(&["m"]) } else { refused() },
             providers: Ok(Answer {
                 status: 200,
                 latency_ms: 1,
-                body: Body::Json(json!({"providers": {}})),
+                body: Body::Json(json!({"providers": {}}).into()),
             }),
             clock_offset_s: None,
             second_latency_ms: None,

@@ -36,7 +36,8 @@ pub fn join(base: &Url, path: &str) -> Url {
 /// The model ids of a models list (`{"data": [{"id": ...}]}`), or `None`
 /// when the answer is not one.
 pub fn model_ids(a: &Answer) -> Option<BTreeSet<String>> {
-    let data = a.body.json()?.get("data")?.as_array()?;
+    let data = a.body.field("data")?;
+    let data = data.as_array()?;
     Some(
         data.iter()
             .filter_map(|m| m.get("id").and_then(|i| i.as_str()).map(str::to_string))

@@ -308,7 +308,7 @@ mod tests {
         Ok(Answer {
             status,
             latency_ms: 1,
-            body: Body::Json(body),
+            body: Body::Json(body.into()),
         })
     }
 

@@ -15,8 +15,10 @@ fn route_ids(outcome: &Outcome, key: &str) -> Option<BTreeSet<String>> {
     if answer.status != 200 {
         return None;
     }
-    let ids = answer.body.json()?.get(key)?.as_object()?;
-    Some(ids.keys().cloned().collect())
+    match answer.body.field(key)? {
+        serde_json::Value::Object(ids) => Some(ids.into_iter().map(|(k, _)| k).collect()),
+        _ => None,
+    }
 }
 
 /// One node's lists of the user's routes, asked with the user token.

@@ -47,12 +47,12 @@ struct GlobalKeys {
 
 fn global_keys(a: &Answer) -> GlobalKeys {
     let set = |key: &str| -> BTreeSet<String> {
-        match a.body.json().and_then(|v| v.get(key)) {
+        match a.body.field(key) {
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
                 .collect(),
-            Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            Some(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
             _ => BTreeSet::new(),
         }
     };
@@ -103,10 +103,8 @@ pub(super) fn version_of(o: &NodeObservation) -> Option<String> {
     match &o.version {
         Some(Ok(a)) if a.status == 200 => a
             .body
-            .json()
-            .and_then(|v| v.get("version"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+            .field("version")
+            .and_then(|v| v.as_str().map(str::to_string)),
         _ => None,
     }
 }

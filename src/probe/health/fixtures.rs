@@ -9,7 +9,7 @@ pub(super) fn ok(status: u16, body: serde_json::Value) -> Outcome {
     Ok(Answer {
         status,
         latency_ms: 10,
-        body: Body::Json(body),
+        body: Body::Json(body.into()),
     })
 }
 

@@ -36,11 +36,7 @@ pub(super) fn user_catalogue(o: &NodeObservation) -> Option<BTreeSet<String>> {
     }
     if let Ok(a) = &o.providers
         && a.status == 200
-        && let Some(map) = a
-            .body
-            .json()
-            .and_then(|v| v.get("providers"))
-            .and_then(|v| v.as_object())
+        && let Some(serde_json::Value::Object(map)) = a.body.field("providers")
     {
         ids.extend(map.keys().map(|k| format!("user-provider/{k}")));
     }

@@ -53,10 +53,8 @@ async fn send(http: &Http, token: &Secret, p: &Planned<'_>) -> Cell {
     let id = match &outcome {
         Ok(a) if result.is_ok() => a
             .body
-            .json()
-            .and_then(|v| v.get("id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+            .field("id")
+            .and_then(|v| v.as_str().map(str::to_string)),
         _ => None,
     };
     Cell {
