@@ -18,6 +18,7 @@ pub mod flush;
 pub mod http;
 pub mod inert;
 pub mod lease;
+pub mod memory;
 pub mod metrics;
 pub mod probe;
 pub mod render;

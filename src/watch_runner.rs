@@ -435,10 +435,13 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = interval.tick() => {
-                match runner.tick().await {
-                    Ok(t) => tracing::debug!(tick = ?t, "watch run"),
-                    Err(e) => tracing::warn!(error = %runner.scrub(e), "watch run failed; retrying on the next tick"),
-                }
+                crate::memory::returning_memory_after(async {
+                    match runner.tick().await {
+                        Ok(t) => tracing::debug!(tick = ?t, "watch run"),
+                        Err(e) => tracing::warn!(error = %runner.scrub(e), "watch run failed; retrying on the next tick"),
+                    }
+                })
+                .await;
             }
         }
     }

@@ -69,7 +69,7 @@ impl EventHandler for Handler {
             return;
         }
         if let Some(work) = handled.work {
-            tokio::spawn(work);
+            tokio::spawn(crate::memory::returning_memory_after(work));
         }
     }
 }

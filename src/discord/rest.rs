@@ -62,9 +62,25 @@ struct RateLimits {
     /// One request in flight per route: a burst into one thread queues
     /// behind the answer that says how much of the bucket is left.
     queues: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Tracked routes above which idle ones are forgotten (see [`RateLimits::forget_idle`]).
+    forget_above: usize,
 }
 
 impl RateLimits {
+    /// Forgets routes nobody waits on whose bucket has reset, once there are
+    /// more than twice as many as were left last time. An interaction's
+    /// webhook is a route of its own (its token is in the path), so a bot
+    /// that never forgets keeps every token it ever answered.
+    fn forget_idle(&mut self, now: std::time::Instant) {
+        if self.queues.len() + self.routes.len() <= self.forget_above {
+            return;
+        }
+        self.routes.retain(|_, (_, reset)| *reset > now);
+        self.queues
+            .retain(|_, q| std::sync::Arc::strong_count(q) > 1);
+        self.forget_above = 2 * (self.queues.len() + self.routes.len()) + 256;
+    }
+
     /// How long to wait before sending on `route`; `Duration::ZERO` reserves
     /// a request in its bucket and in the global second.
     fn reserve(&mut self, route: &str, now: std::time::Instant) -> Duration {
@@ -203,6 +219,7 @@ impl Rest {
         let route = format!("{method} {path}");
         let queue = {
             let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+            limits.forget_idle(std::time::Instant::now());
             limits.queues.entry(route.clone()).or_default().clone()
         };
         let _turn = queue.lock().await;
@@ -514,4 +531,29 @@ fn jittered(d: Duration) -> Duration {
 fn short(text: &str) -> String {
     let one_line = text.replace('\n', " ");
     super::render::clip(&one_line, 200).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_answered_interactions_are_forgotten_once_idle_and_reset() {
+        let mut limits = RateLimits::default();
+        let now = std::time::Instant::now();
+        for i in 0..1000 {
+            let route = format!("PATCH /webhooks/1/token-{i}/messages/@original");
+            limits.queues.entry(route.clone()).or_default();
+            limits.routes.insert(route, (4, now));
+        }
+        let busy = "POST /channels/1/messages".to_string();
+        let _waiter = limits.queues.entry(busy.clone()).or_default().clone();
+        limits
+            .routes
+            .insert(busy.clone(), (0, now + Duration::from_secs(5)));
+        limits.forget_idle(now + Duration::from_millis(1));
+        // Kept: the route someone waits on, and the bucket not yet reset.
+        assert_eq!(limits.queues.keys().collect::<Vec<_>>(), [&busy]);
+        assert_eq!(limits.routes.keys().collect::<Vec<_>>(), [&busy]);
+    }
 }

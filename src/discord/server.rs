@@ -50,7 +50,7 @@ async fn interactions(State(st): State<AppState>, headers: HeaderMap, body: Byte
     };
     let handled = st.bot.handle(ix).await;
     if let Some(work) = handled.work {
-        tokio::spawn(work);
+        tokio::spawn(crate::memory::returning_memory_after(work));
     }
     axum::Json(handled.reply).into_response()
 }

@@ -49,7 +49,7 @@ fn unauthorized() -> Response {
 
 fn answer(handled: Handled) -> Response {
     if let Some(work) = handled.work {
-        tokio::spawn(work);
+        tokio::spawn(crate::memory::returning_memory_after(work));
     }
     match handled.ack {
         Some(v) => axum::Json(v).into_response(),

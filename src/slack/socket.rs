@@ -92,7 +92,9 @@ async fn session(bot: &Arc<SlackBot>, app_token: &Secret) -> Ended {
             _ => {
                 let bot = bot.clone();
                 let tx = tx.clone();
-                tokio::spawn(async move { envelope_task(bot, envelope, tx).await });
+                tokio::spawn(crate::memory::returning_memory_after(envelope_task(
+                    bot, envelope, tx,
+                )));
             }
         }
     };
