@@ -12,8 +12,8 @@
 //! `100,1000,5000`), `FANOUT_RUNS` (doctor runs per N, best kept; default 3),
 //! `FANOUT_CURL_SAMPLE` (nodes the sequential loop really asks before it is
 //! extrapolated; default 20), `FANOUT_MIX_N` (default 1000), `FANOUT_SIZE_NS`
-//! (output-size cluster sizes, default `1000,3000`),
-//! `BLACKBOX_EXPORTER` (default `/usr/bin/prometheus-blackbox-exporter`;
+//! (output-size cluster sizes, default `1000,3000`), `FANOUT_PEERS=0` (the
+//! doctor alone, no peers), `BLACKBOX_EXPORTER` (default `/usr/bin/prometheus-blackbox-exporter`;
 //! skipped when absent).
 
 use std::path::{Path, PathBuf};
@@ -355,6 +355,8 @@ fn main() {
     let runs: usize = env_or("FANOUT_RUNS", 3);
     let curl_sample: usize = env_or("FANOUT_CURL_SAMPLE", 20);
     let mix_n: usize = env_or("FANOUT_MIX_N", 1000);
+    // FANOUT_PEERS=0 measures the doctor alone: quick to re-run after a change.
+    let peers = env_or("FANOUT_PEERS", 1) != 0;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -363,7 +365,7 @@ fn main() {
         Err(e) => panic!("runtime: {e}"),
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let blackbox = blackbox_start(dir.path());
+    let blackbox = peers.then(|| blackbox_start(dir.path())).flatten();
     if blackbox.is_none() {
         eprintln!("blackbox_exporter not found: its rows are skipped");
     }
@@ -386,6 +388,9 @@ fn main() {
                 d.stdout.len() / 1024
             ),
         );
+        if !peers {
+            continue;
+        }
         let bases: Vec<String> = fleet
             .nodes
             .iter()
