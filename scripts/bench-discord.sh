@@ -10,4 +10,4 @@ if [ "$PROFILE" = release ]; then
 else
     cargo build --locked --bin aisbf-doctor --example bench_discord
 fi
-"target/$PROFILE/examples/bench_discord" "target/$PROFILE/aisbf-doctor" "${ROUNDS:-10}"
+"${CARGO_TARGET_DIR:-target}/$PROFILE/examples/bench_discord" "${CARGO_TARGET_DIR:-target}/$PROFILE/aisbf-doctor" "${ROUNDS:-10}"

@@ -11,4 +11,4 @@ if [ "$PROFILE" = release ]; then
 else
     cargo build --locked --example bench_slack
 fi
-"target/$PROFILE/examples/bench_slack" "${ROUNDS:-10}"
+"${CARGO_TARGET_DIR:-target}/$PROFILE/examples/bench_slack" "${ROUNDS:-10}"
