@@ -12,8 +12,8 @@ N=${1:-1000000}
 BIN=${2:-}
 BATCH=${3:-1000}
 if [[ -z "$BIN" ]]; then
-  T=${CARGO_TARGET_DIR:-target}
-  if [[ -x $T/release/aisbf-doctor ]]; then BIN=$T/release/aisbf-doctor; else BIN=$T/debug/aisbf-doctor; fi
+  target_dir=${CARGO_TARGET_DIR:-target}
+  if [[ -x $target_dir/release/aisbf-doctor ]]; then BIN=$target_dir/release/aisbf-doctor; else BIN=$target_dir/debug/aisbf-doctor; fi
 fi
 HOST=${REDIS_HOST:-127.0.0.1}; PORT=${REDIS_PORT:-6379}
 RC=(redis-cli -h "$HOST" -p "$PORT")

@@ -61,15 +61,20 @@ async fn observe(ctx: &ProbeContext) -> Vec<TokenObservation> {
     let requests: Vec<_> = targets
         .into_iter()
         .map(|(target, is_balancer, base)| {
-            observe_target(
-                &ctx.http,
-                target,
-                is_balancer,
-                base,
-                &c.user,
-                &c.token,
-                route.clone(),
-            )
+            let route = route.clone();
+            // Boxed on first poll (see `bounded_in_order`).
+            async move {
+                Box::pin(observe_target(
+                    &ctx.http,
+                    target,
+                    is_balancer,
+                    base,
+                    &c.user,
+                    &c.token,
+                    route,
+                ))
+                .await
+            }
         })
         .collect();
     // Bounded like every fan-out: 1,000 nodes are not 3,000 requests at once.

@@ -46,13 +46,14 @@ struct GlobalKeys {
 }
 
 fn global_keys(a: &Answer) -> GlobalKeys {
+    let body = a.body.json();
     let set = |key: &str| -> BTreeSet<String> {
-        match a.body.field(key) {
+        match body.as_ref().and_then(|v| v.get(key)) {
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
                 .collect(),
-            Some(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+            Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
             _ => BTreeSet::new(),
         }
     };

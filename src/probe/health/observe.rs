@@ -69,9 +69,7 @@ fn observe_in_run<'a>(
     node: &'a Node,
 ) -> impl std::future::Future<Output = NodeObservation> + 'a {
     let c = &ctx.config.cluster;
-    // Boxed on first poll: an unstarted future holds its whole state machine
-    // (five requests' worth), and all of them are built before the first
-    // starts; at 5,000 nodes that was most of the peak RSS.
+    // Boxed on first poll (see `bounded_in_order`): five requests' worth.
     async move {
         Box::pin(observe_node(
             &ctx.http,
